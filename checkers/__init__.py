@@ -1,0 +1,1 @@
+"""Checkers: pure functions of a history (STYLE.md 6, 7)."""

@@ -1,0 +1,1 @@
+"""Remotes: how a command reaches a node (docker exec or SSH)."""

@@ -1,0 +1,1 @@
+"""Generators: pure, seeded schedules of operations, and the interpreter that runs them."""

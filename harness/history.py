@@ -1,0 +1,191 @@
+"""The history: the contract between the runner, the checkers and the reports.
+
+One record type, `Op`, one JSON object per line (`history.jsonl`), appended and flushed as the run
+goes so that a killed run still leaves a checkable history. Meanings are Jepsen's:
+
+- `invoke`: a client process starts an operation;
+- `ok`: it certainly happened; `fail`: it certainly did not happen;
+- `info`: nobody knows (timeout, lost connection). The process is retired and never reused.
+
+Records whose process is the string "nemesis" describe faults (`start-partition`, `kill`, ...);
+they are single `info` lines, never paired, and are ignored by the pairing rules.
+`time` is nanoseconds since the run began (monotonic clock).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from typing import IO, Any, Iterable, Iterator
+
+from harness.errors import HistoryError
+
+TYPES = ("invoke", "ok", "fail", "info")
+NEMESIS = "nemesis"
+_OPTIONAL = ("key", "node", "error")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Op:
+    index: int
+    type: str
+    process: int | str
+    f: str
+    key: Any = None
+    value: Any = None
+    time: int = 0
+    node: str | None = None  # which node the client talked to, when known
+    error: str | None = None  # why a fail or info ended that way
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        for name in _OPTIONAL:
+            if d[name] is None:
+                del d[name]
+        return json.dumps(d, separators=(", ", ": "))
+
+    @property
+    def is_client(self) -> bool:
+        return self.process != NEMESIS
+
+    def completed(self, type: str, **changes: Any) -> "Op":
+        """The completion of this invocation (index and time are the caller's to set)."""
+        return replace(self, type=type, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """An invocation and its completion (None while still open at the end of the history)."""
+
+    invoke: Op
+    complete: Op | None = field(default=None)
+
+    @property
+    def type(self) -> str:
+        """ok / fail / info; an op never completed counts as info (it may have happened)."""
+        return self.complete.type if self.complete is not None else "info"
+
+
+def op_from_dict(d: dict, where: str = "") -> Op:
+    """Build an Op from a decoded JSON object, with one-line errors naming `where`."""
+    if not isinstance(d, dict):
+        raise HistoryError(f"{where}: expected a JSON object, got {type(d).__name__}")
+    missing = [k for k in ("type", "process", "f") if k not in d]
+    if missing:
+        raise HistoryError(f"{where}: missing field {missing[0]!r}")
+    if d["type"] not in TYPES:
+        raise HistoryError(f"{where}: unknown type {d['type']!r} (expected one of {', '.join(TYPES)})")
+    if not isinstance(d["process"], (int, str)) or isinstance(d["process"], bool):
+        raise HistoryError(f"{where}: process must be an integer or \"nemesis\", got {d['process']!r}")
+    time = d.get("time", 0)
+    if not isinstance(time, int) or isinstance(time, bool):
+        raise HistoryError(f"{where}: time must be an integer (nanoseconds), got {time!r}")
+    unknown = set(d) - {"index", "type", "process", "f", "key", "value", "time", "node", "error"}
+    if unknown:
+        raise HistoryError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    return Op(
+        index=d.get("index", -1),
+        type=d["type"],
+        process=d["process"],
+        f=str(d["f"]),
+        key=d.get("key"),
+        value=d.get("value"),
+        time=time,
+        node=d.get("node"),
+        error=d.get("error"),
+    )
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[Op]:
+    """Stream ops from a history.jsonl; blank lines are skipped, indexes filled in if absent.
+
+    A truncated last line (the run was killed mid-write) is an error like any other: the caller
+    decides. Errors name the file and the line."""
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as e:
+        raise HistoryError(f"{path}: cannot read ({e.strerror})") from None
+    with fh:
+        n = 0
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise HistoryError(f"{where}: malformed JSON ({e.msg})") from None
+            op = op_from_dict(d, where)
+            if op.index < 0:
+                op = replace(op, index=n)
+            n += 1
+            yield op
+
+
+class HistoryWriter:
+    """Appends ops to history.jsonl, one flushed line each, assigning indexes in order."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = path
+        self._fh: IO[str] = open(path, "a", encoding="utf-8")
+        self._next = 0
+
+    def append(self, op: Op) -> Op:
+        op = replace(op, index=self._next)
+        self._next += 1
+        self._fh.write(op.to_json() + "\n")
+        self._fh.flush()
+        return op
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def __enter__(self) -> "HistoryWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_jsonl(path: str | os.PathLike, ops: Iterable[Op]) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        for op in ops:
+            fh.write(op.to_json() + "\n")
+
+
+def pair(history: Iterable[Op], source: str = "history") -> list[Call]:
+    """Pair each client invocation with its completion, in invocation order, validating as we go.
+
+    Raises HistoryError for a completion without an invocation, a second invocation while one is
+    outstanding on the same process, and a process reused after it ended `info`."""
+    calls: list[Call | None] = []
+    open_: dict[Any, int] = {}
+    retired: set[Any] = set()
+    for op in history:
+        if not op.is_client:
+            continue
+        where = f"{source}: op {op.index}"
+        if op.type == "invoke":
+            if op.process in open_:
+                prev = calls[open_[op.process]]
+                raise HistoryError(
+                    f"{where}: process {op.process} invokes {op.f} while op {prev.invoke.index} is outstanding"
+                )
+            if op.process in retired:
+                raise HistoryError(f"{where}: process {op.process} reused after an info completion")
+            open_[op.process] = len(calls)
+            calls.append(Call(op))
+        else:
+            if op.process not in open_:
+                raise HistoryError(f"{where}: {op.type} {op.f} on process {op.process} without an invocation")
+            i = open_.pop(op.process)
+            calls[i] = Call(calls[i].invoke, op)
+            if op.type == "info":
+                retired.add(op.process)
+    return calls  # type: ignore[return-value]
+
+
+def validate(history: Iterable[Op], source: str = "history") -> None:
+    pair(history, source)

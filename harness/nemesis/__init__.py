@@ -1,0 +1,1 @@
+"""Nemeses: one small class per fault kind, packages that compose them."""

@@ -1,0 +1,1 @@
+"""Systems under test: the System protocol, its optional abilities, and adapters."""

@@ -1,0 +1,1 @@
+"""Reports: the HTML report, the run index, JUnit XML."""

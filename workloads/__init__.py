@@ -1,0 +1,1 @@
+"""Workloads: generator of operations, client calls, and checker, one module each."""
