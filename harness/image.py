@@ -1,0 +1,173 @@
+"""The node image `raft-jepsen-node:<version>`: `node_image/Dockerfile` built on the offline
+bootstrap (or on a registry image with `--base`), and `ensure_image()`, which a run calls first.
+
+An image is identified by its inputs, not by its tag: the label `raft-jepsen.input-hash` holds
+the sha256 of the Dockerfile, the sshd config, the package list, the raftkv sources and the
+base, so an unchanged tree never rebuilds and an edited raftkv always does."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import sys
+import tarfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+
+from harness import __version__, base_image
+from harness.docker_env import connect
+from harness.errors import EnvironmentProblem
+
+REPOSITORY = "raft-jepsen-node"
+TAG = f"{REPOSITORY}:{__version__}"
+HASH_LABEL = "raft-jepsen.input-hash"
+NODE_IMAGE_DIR = Path(__file__).resolve().parent.parent / "node_image"
+# The build context: exactly these files (and everything under raftkv/ but bytecode).
+CONTEXT_FILES = ("Dockerfile", "sshd_config", "packages")
+
+HELP = "build the node image offline (run does it automatically when it is missing)"
+EPILOG = """examples:
+  raft-jepsen image build                               # bootstrap from the host's Debian mirror
+  raft-jepsen image build --base debian:bookworm-slim   # where a registry is reachable
+  raft-jepsen image build --force                       # rebuild even if unchanged"""
+
+Progress = Callable[[str], None]
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def read_packages(text: str) -> list[str]:
+    """The package list file: one name a line, `#` comments."""
+    return [name for line in text.splitlines() if (name := line.split("#", 1)[0].strip())]
+
+
+def context_inputs(directory: Path = NODE_IMAGE_DIR) -> dict[str, bytes]:
+    """Relative path -> content of every file that goes into the build."""
+    missing = [name for name in (*CONTEXT_FILES, "raftkv") if not (directory / name).exists()]
+    if missing:
+        raise EnvironmentProblem(f"{directory} lacks {', '.join(missing)}: is this a raft-jepsen source tree?")
+    inputs = {name: (directory / name).read_bytes() for name in CONTEXT_FILES}
+    for path in sorted((directory / "raftkv").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            inputs[path.relative_to(directory).as_posix()] = path.read_bytes()
+    return inputs
+
+
+def input_hash(inputs: dict[str, bytes], base: str) -> str:
+    """sha256 over the base and each input's path and content (length-prefixed, so no two
+    different trees can produce the same byte stream)."""
+    digest = hashlib.sha256()
+    for name, content in [("<base>", base.encode()), *sorted(inputs.items())]:
+        for part in (name.encode(), content):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+    return digest.hexdigest()
+
+
+def ensure_image(
+    client: docker.DockerClient, *, base: str | None = None, force: bool = False, progress: Progress = _stderr
+) -> str:
+    """The node image's tag, building the image (and the offline base) first when its inputs
+    have no image yet. `base` names a registry image to build on instead of the bootstrap."""
+    inputs = context_inputs()
+    packages = read_packages(inputs["packages"].decode())
+    if base is None:
+        base_ref, apt_packages = base_image.base_tag(packages), ""
+    else:
+        base_ref, apt_packages = base, " ".join(packages)
+    wanted = input_hash(inputs, base_ref)
+    if not force:
+        existing = client.images.list(filters={"label": f"{HASH_LABEL}={wanted}"})
+        if existing:
+            existing[0].tag(REPOSITORY, __version__)  # the tag may point at an older build
+            progress(f"node image {TAG} is up to date (inputs {wanted[:12]})")
+            return TAG
+    started = time.monotonic()
+    why = "--force" if force else f"no image has its inputs {wanted[:12]} yet"
+    progress(f"building the node image {TAG} ({why})")
+    if base is None:
+        base_image.ensure_base(client, packages, force=force, progress=progress)
+    _build(client, inputs, base_ref, apt_packages, wanted, force, progress)
+    _remove_superseded(client)
+    progress(f"built {TAG} in {time.monotonic() - started:.0f} s")
+    return TAG
+
+
+def _build(
+    client: docker.DockerClient,
+    inputs: dict[str, bytes],
+    base: str,
+    apt_packages: str,
+    wanted: str,
+    force: bool,
+    progress: Progress,
+) -> None:
+    progress(f"docker build on {base}")
+    stream = client.api.build(
+        fileobj=_context_tar(inputs),
+        custom_context=True,
+        tag=TAG,
+        labels={HASH_LABEL: wanted},
+        buildargs={"BASE": base, "APT_PACKAGES": apt_packages},
+        nocache=force,
+        rm=True,
+        forcerm=True,
+        decode=True,
+    )
+    try:
+        for chunk in stream:
+            if "error" in chunk:
+                raise EnvironmentProblem(f"node image build failed: {chunk['error'].strip()}")
+            line = chunk.get("stream", "").strip()
+            if line.startswith("Step "):
+                progress(f"  {line if len(line) <= 100 else line[:97] + '...'}")
+    except docker.errors.APIError as e:
+        raise EnvironmentProblem(f"node image build failed: {e.explanation}") from None
+
+
+def _remove_superseded(client: docker.DockerClient) -> None:
+    """Drop earlier node images the new build untagged, or every raftkv edit would leave one
+    (removing one also removes a base a forced rebuild left untagged beneath it)."""
+    for old in client.images.list(filters={"label": HASH_LABEL, "dangling": True}):
+        try:
+            client.images.remove(old.id)
+        except docker.errors.APIError:
+            pass  # still used by a container (a running or leaked run): `clean`, then next build
+
+
+def _context_tar(inputs: dict[str, bytes]) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, content in inputs.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(content))
+    buffer.seek(0)
+    return buffer
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="image_action", metavar="ACTION", required=True)
+    build = actions.add_parser(
+        "build",
+        help="build the node image unless an identical one exists",
+        description=f"Build {TAG} from node_image/ (Dockerfile, raftkv, package list), on a Debian "
+        "bookworm root filesystem bootstrapped with mmdebstrap from the host's apt sources, or on --base. "
+        "Skipped when an image with the same inputs exists.",
+    )
+    build.add_argument("--base", metavar="IMAGE", help="build on this registry image (e.g. debian:bookworm-slim) "
+                       "instead of bootstrapping Debian offline with mmdebstrap")
+    build.add_argument("--force", action="store_true", help="rebuild even if an image with the same inputs exists")
+
+
+def main(args: argparse.Namespace) -> int:
+    tag = ensure_image(connect(), base=args.base, force=args.force)
+    print(tag)
+    return 0

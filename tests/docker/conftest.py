@@ -1,0 +1,31 @@
+"""Shared fixtures of the Docker tests: one daemon connection and one node image per session
+(built when missing, skipped when its inputs are unchanged)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.docker_env import RUN_LABEL, connect
+from harness.errors import EnvironmentProblem
+from harness.image import ensure_image
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    try:
+        return connect()
+    except EnvironmentProblem as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
+def node_image(docker_client) -> str:
+    return ensure_image(docker_client)
+
+
+def labelled(client, run_id: str) -> list[str]:
+    """Names of everything still carrying this run's label."""
+    label = {"label": f"{RUN_LABEL}={run_id}"}
+    return [c.name for c in client.containers.list(all=True, filters=label)] + [
+        n.name for n in client.networks.list(filters=label)
+    ]
