@@ -1,1 +1,19 @@
-"""Systems under test: the System protocol, its optional abilities, and adapters."""
+"""Systems under test: the System protocol, its optional abilities, and adapters by name."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from harness.errors import UsageError
+from harness.nodes import Node
+from harness.systems.base import System
+from harness.systems.raftkv import RaftKV
+
+SYSTEMS = {"raftkv": RaftKV}
+
+
+def make_system(name: str, nodes: Sequence[Node], *, bugs: Sequence[str] = ()) -> System:
+    """The adapter called `name`, for a cluster of `nodes`, started with the given bug switches."""
+    if name not in SYSTEMS:
+        raise UsageError(f"unknown system {name!r} (expected one of {', '.join(SYSTEMS)})")
+    return SYSTEMS[name](nodes, bugs=bugs)

@@ -1,0 +1,128 @@
+"""Fault packages: the nemesis names of a test spec, composed into one nemesis with its schedule.
+
+Jepsen's `nemesis.combined` shape: a package is the nemesis that performs the faults, the fault
+op pairs a generator should schedule (start one, `interval` seconds later stop it), and the final
+ops that heal everything before the final reads. The nemesis's `teardown` heals every kind on
+every node again, so a run that stops anywhere still ends healed."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from harness.errors import RaftJepsenError, UsageError
+from harness.history import Op
+from harness.nemesis import NEMESES
+from harness.nemesis.base import Nemesis
+from harness.nemesis.partition import LEADER, MIN_NODES, PartitionNemesis
+from harness.nemesis.process import TARGETS, kill_nemesis, pause_nemesis
+from harness.nemesis.targets import LEADER_SPECS
+from harness.net import Net
+from harness.nodes import Node
+from harness.systems.base import HasPrimaries, Killable, Pausable, System
+
+PARTITION_KINDS = {
+    "partition-halves": "halves",
+    "partition-one": "one",
+    "partition-leader": LEADER,
+    "partition-ring": "ring",
+    "partition-bridge": "bridge",
+}
+
+
+class ComposedNemesis:
+    """Several nemeses behind one: each op goes to the nemesis that handles its `f`."""
+
+    def __init__(self, nemeses: Sequence[Nemesis]):
+        self.nemeses = list(nemeses)
+        self.fs = frozenset().union(*(n.fs for n in self.nemeses))
+
+    def setup(self) -> None:
+        for n in self.nemeses:
+            n.setup()
+
+    def invoke(self, op: Op) -> Op:
+        for n in self.nemeses:
+            if op.f in n.fs:
+                return n.invoke(op)
+        raise UsageError(f"no nemesis in this package handles {op.f!r} (it handles {', '.join(sorted(self.fs))})")
+
+    def teardown(self) -> None:
+        """Heal every kind even if one of them fails; then report the first failure."""
+        errors: list[RaftJepsenError] = []
+        for n in self.nemeses:
+            try:
+                n.teardown()
+            except RaftJepsenError as e:
+                errors.append(e)
+        if errors:
+            raise errors[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    nemesis: ComposedNemesis
+    faults: tuple[tuple[str, str], ...]  # (start f, stop f): alternate each, `interval` apart
+    interval: float  # seconds between a fault op and the next
+    final: tuple[str, ...]  # the stop fs, to run before the final reads
+
+
+def package(
+    names: Sequence[str], *, nodes: list[Node], system: System, rng: random.Random, interval: float
+) -> Package:
+    """Build the package for `names` (see `NEMESES`); one-line UsageError for a name that is
+    unknown or that this cluster or system cannot do."""
+    unknown = [n for n in names if n not in NEMESES]
+    if unknown:
+        raise UsageError(f"unknown nemesis {unknown[0]!r} (expected one of {', '.join(NEMESES)})")
+    if interval <= 0:
+        raise UsageError(f"the nemesis interval must be positive, got {interval}")
+    # A generator of our own, seeded by one draw: the caller's rng may also feed a generator in
+    # another thread, and interleaved draws would make the schedule depend on thread timing.
+    rng = random.Random(rng.getrandbits(64))
+    primaries = _primaries(system, nodes)
+    leaders = primaries or list
+    parts: list[tuple[Nemesis, tuple[str, str]]] = []
+    kinds = _partition_kinds(names, len(nodes), primaries is not None)
+    if kinds:
+        parts.append((PartitionNemesis(Net(nodes), kinds, rng, leaders), ("start-partition", "stop-partition")))
+    targets = [t for t in TARGETS if primaries is not None or t not in LEADER_SPECS]
+    if "kill" in names:
+        _require(system, Killable, "be killed and restarted")
+        parts.append((kill_nemesis(system, nodes, rng, targets=targets, primaries=leaders), ("kill", "start")))
+    if "pause" in names:
+        _require(system, Pausable, "be paused")
+        parts.append((pause_nemesis(system, nodes, rng, targets=targets, primaries=leaders), ("pause", "resume")))
+    pairs = tuple(pair for _, pair in parts)
+    return Package(ComposedNemesis([n for n, _ in parts]), pairs, interval, tuple(stop for _, stop in pairs))
+
+
+def _partition_kinds(names: Sequence[str], n: int, knows_leader: bool) -> list[str]:
+    """The explicitly named kinds (each must be possible here), plus for plain `partition`
+    every kind this cluster and system allow."""
+    kinds: list[str] = []
+    for name in names:
+        if name == "partition":
+            kinds += [k for k in MIN_NODES if n >= MIN_NODES[k] and (k != LEADER or knows_leader)]
+        elif name in PARTITION_KINDS:
+            kind = PARTITION_KINDS[name]
+            if n < MIN_NODES[kind]:
+                raise UsageError(f"nemesis {name} needs at least {MIN_NODES[kind]} nodes, the cluster has {n}")
+            if kind == LEADER and not knows_leader:
+                raise UsageError(f"nemesis {name} needs a system that can name its leader")
+            kinds.append(kind)
+    if any(name.startswith("partition") for name in names) and not kinds:
+        raise UsageError(f"no partition is possible with {n} node(s)")
+    return list(dict.fromkeys(kinds))
+
+
+def _primaries(system: System, nodes: list[Node]) -> Callable[[], list[str]] | None:
+    if isinstance(system, HasPrimaries):
+        return lambda: system.primaries(nodes)
+    return None
+
+
+def _require(system: System, ability: type, what: str) -> None:
+    if not isinstance(system, ability):
+        raise UsageError(f"system {type(system).__name__} cannot {what}")

@@ -1,0 +1,85 @@
+"""Process faults: kill -9 and restart (`kill` / `start`), SIGSTOP and SIGCONT (`pause` / `resume`).
+
+Both follow one shape: the fault op picks nodes with a node spec through the seeded rng and hits
+them all in parallel; the healing op undoes it on the nodes this nemesis hit; setup and teardown
+undo it on every node, whatever this nemesis believes, since a crashed run or another fault may
+have left a node down or stopped. The system adapter does the work and verifies it (the process
+reaped and its port closed, the process in state T, ...), so `verified_ms` is the time from the
+start of the invoke until every node's change was verified. A recorded value:
+
+    {"target": "minority", "nodes": ["n2", "n4"], "verified_ms": 73}"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import replace
+from typing import Callable, Sequence
+
+from harness.errors import UsageError
+from harness.history import Op
+from harness.nemesis.parallel import on_each
+from harness.nemesis.targets import resolve
+from harness.nodes import Node
+from harness.systems.base import Killable, Pausable
+
+TARGETS = ("one", "minority", "majority", "leader", "all")
+
+
+class ProcessNemesis:
+    def __init__(
+        self,
+        fault: tuple[str, Callable[[Node], None]],
+        heal: tuple[str, Callable[[Node], None]],
+        nodes: list[Node],
+        rng: random.Random,
+        targets: Sequence[str] = TARGETS,
+        primaries: Callable[[], list[str]] = list,
+    ):
+        (self.fault_f, self._fault), (self.heal_f, self._heal) = fault, heal
+        self.fs = frozenset({self.fault_f, self.heal_f})
+        self.nodes = {n.name: n for n in nodes}
+        self.rng = rng
+        self.targets = list(targets)
+        self.primaries = primaries
+        self.hit: set[str] = set()  # nodes faulted and not yet healed by this nemesis
+
+    def setup(self) -> None:
+        self.teardown()
+
+    def invoke(self, op: Op) -> Op:
+        started = time.monotonic()
+        if op.f == self.fault_f:
+            spec = self.rng.choice(self.targets)
+            names = resolve(spec, list(self.nodes), self.rng, self.primaries)
+            value: dict = {"target": spec, "nodes": names}
+            self._hit(names, self._fault)
+            self.hit.update(names)
+            if not names:
+                value["skipped"] = "no leader"
+        elif op.f == self.heal_f:
+            names = sorted(self.hit)
+            self._hit(names, self._heal)
+            self.hit.clear()
+            value = {"nodes": names}
+        else:
+            raise UsageError(f"the {self.fault_f} nemesis cannot do {op.f!r}")
+        value["verified_ms"] = round((time.monotonic() - started) * 1000)
+        return replace(op, value=value)
+
+    def teardown(self) -> None:
+        self._hit(list(self.nodes), self._heal)
+        self.hit.clear()
+
+    def _hit(self, names: list[str], action: Callable[[Node], None]) -> None:
+        on_each([self.nodes[n] for n in names], action)
+
+
+def kill_nemesis(system: Killable, nodes: list[Node], rng: random.Random, **kw) -> ProcessNemesis:
+    """kill -9 a node spec's nodes; `start` restarts them, keeping their data and address."""
+    return ProcessNemesis(("kill", system.kill), ("start", system.start), nodes, rng, **kw)
+
+
+def pause_nemesis(system: Pausable, nodes: list[Node], rng: random.Random, **kw) -> ProcessNemesis:
+    """SIGSTOP a node spec's nodes; `resume` continues them."""
+    return ProcessNemesis(("pause", system.pause), ("resume", system.resume), nodes, rng, **kw)

@@ -1,0 +1,159 @@
+"""The network as a nemesis sees it: iptables grudges applied, healed and proven over Remotes.
+
+Each node drops the packets of the nodes it holds a grudge against, on INPUT, inside its own
+network namespace (`shared/notes/faults.md` §1). The rules live in a chain of our own, `RJ`,
+jumped to from the top of INPUT, and every change replaces the chain's whole content in one
+`iptables-nft-restore --noflush` transaction: a fault is never appended on top of an old one, and
+healing is resetting the chain to empty, never deleting rules one by one. Only the filter table's
+RJ chain is ever touched: Docker's embedded-DNS rules live in the nat table of the same namespace,
+and an SSH host's own firewall in INPUT.
+
+`iptables-nft` is named explicitly (a rule added through the legacy backend survives an nft flush),
+every call passes `-w` (wait for the xtables lock), and a heal checks both `-save` variants.
+
+Whether a fault is in effect is never assumed: `probe` runs one exec per node, in parallel, each
+TCP-connecting to every peer's Raft port (connected or refused = reachable, timeout = cut)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from harness.errors import EnvironmentProblem, UsageError
+from harness.nemesis.grudges import symmetric
+from harness.nemesis.parallel import on_each
+from harness.nodes import Node
+
+CHAIN = "RJ"
+RAFT_PORT = 7000
+
+# Connect to every peer at once (non-blocking), so a probe takes one timeout, not one per cut.
+# argv: port, timeout in seconds, peer addresses. Prints {"addr": true | false}.
+PROBE_SCRIPT = """\
+import errno, json, selectors, socket, sys, time
+port, timeout, peers = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
+reachable_errors = (0, errno.ECONNREFUSED)
+sel, result = selectors.DefaultSelector(), {}
+for peer in peers:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setblocking(False)
+    err = s.connect_ex((peer, port))
+    if err == errno.EINPROGRESS:
+        sel.register(s, selectors.EVENT_WRITE, peer)
+    else:
+        result[peer] = err in reachable_errors
+        s.close()
+deadline = time.monotonic() + timeout
+while sel.get_map() and deadline > time.monotonic():
+    for key, _ in sel.select(deadline - time.monotonic()):
+        result[key.data] = key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) in reachable_errors
+        sel.unregister(key.fileobj)
+        key.fileobj.close()
+for key in list(sel.get_map().values()):
+    result[key.data] = False
+print(json.dumps(result))
+"""
+
+_SAVE_SEPARATOR = "--- rj legacy ---"
+
+
+@dataclass(frozen=True, slots=True)
+class Matrix:
+    """What a probe saw: for every node, the peers it could not reach."""
+
+    cut: dict[str, frozenset[str]]
+
+    def matches(self, grudge: Mapping[str, Iterable[str]]) -> bool:
+        """True when exactly the pairs the grudge cuts (either way, as TCP sees it) are cut."""
+        expected = symmetric(grudge)
+        return all(self.cut[n] == expected.get(n, frozenset()) for n in self.cut)
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {n: sorted(peers) for n, peers in sorted(self.cut.items())}
+
+
+class Net:
+    """iptables grudges over the nodes' Remotes. Nodes are named; addresses stay inside."""
+
+    def __init__(self, nodes: list[Node], *, port: int = RAFT_PORT, probe_timeout: float = 0.5):
+        self.nodes = list(nodes)
+        self.port = port
+        self.probe_timeout = probe_timeout
+        self._ip = {n.name: n.ip for n in self.nodes}
+
+    def drop(self, grudge: Mapping[str, Iterable[str]]) -> None:
+        """Make the cluster's rules exactly `grudge`: a node not named in it drops nothing."""
+        named = set(grudge).union(*grudge.values())
+        unknown = sorted(named - self._ip.keys())
+        if unknown:
+            raise UsageError(f"grudge names {', '.join(unknown)}, not a node of this cluster")
+        on_each(self.nodes, lambda node: self._replace(node, grudge.get(node.name, ())))
+
+    def heal(self) -> dict[str, list[str]]:
+        """Empty RJ on every node, then read back both `-save` variants.
+
+        Returns the RJ rules still present per node (a clean heal returns only empty lists):
+        rules added through iptables-legacy survive an nft flush and must not go unnoticed."""
+        return on_each(self.nodes, self._heal_one)
+
+    def probe(self) -> Matrix:
+        """One exec per node, in parallel: which peers does each node fail to reach?"""
+        return Matrix(on_each(self.nodes, self._probe_one))
+
+    def verify(self, grudge: Mapping[str, Iterable[str]], *, attempts: int = 3) -> Matrix:
+        """Probe until the matrix matches `grudge` or `attempts` probes have disagreed; returns
+        the last matrix seen (the caller checks `matches`). A rule is in force once its
+        transaction commits, so a mismatch after the first probe is a real problem, not latency."""
+        matrix = self.probe()
+        for _ in range(attempts - 1):
+            if matrix.matches(grudge):
+                break
+            matrix = self.probe()
+        return matrix
+
+    def _replace(self, node: Node, drops: Iterable[str]) -> None:
+        sources = sorted(self._ip[p] for p in drops)
+        rules = [f":{CHAIN} - [0:0]"]  # with --noflush: create the chain, or empty it
+        if sources:
+            rules.append(f"-A {CHAIN} -s {','.join(sources)} -j DROP")
+        restore = "*filter\n" + "\n".join(rules) + "\nCOMMIT\n"
+        # The INPUT jump goes first in INPUT so no earlier ACCEPT (an SSH host's ESTABLISHED
+        # rule) lets existing flows escape the cut; -C first so it is never added twice.
+        cmd = (
+            f"printf %s {shlex.quote(restore)} | iptables-nft-restore -w --noflush"
+            f" && {{ iptables-nft -w -C INPUT -j {CHAIN} 2>/dev/null"
+            f" || iptables-nft -w -I INPUT 1 -j {CHAIN}; }}"
+        )
+        _run(node, cmd, "iptables")
+
+    def _heal_one(self, node: Node) -> list[str]:
+        self._replace(node, ())
+        saved = _run(
+            node,
+            f"iptables-nft-save -t filter; echo {shlex.quote(_SAVE_SEPARATOR)};"
+            " iptables-legacy-save -t filter 2>/dev/null || true",
+            "iptables-save",
+        )
+        return [line for line in saved.splitlines() if line.startswith(f"-A {CHAIN} ")]
+
+    def _probe_one(self, node: Node) -> frozenset[str]:
+        peers = {self._ip[p.name]: p.name for p in self.nodes if p.name != node.name}
+        cmd = shlex.join(["python3", "-c", PROBE_SCRIPT, str(self.port), str(self.probe_timeout), *peers])
+        out = _run(node, cmd, "probe", timeout=self.probe_timeout + 30)
+        try:
+            reached = json.loads(out)
+            return frozenset(name for ip, name in peers.items() if not reached[ip])
+        except (ValueError, KeyError, TypeError):
+            raise EnvironmentProblem(f"{node.name}: connectivity probe printed {out.strip()[:200]!r}") from None
+
+
+def _run(node: Node, cmd: str, what: str, timeout: float | None = 30) -> str:
+    result = node.remote.exec(cmd, check=False, timeout=timeout)
+    if result.exit_code != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise EnvironmentProblem(
+            f"{node.name}: {what} failed (exit {result.exit_code}): {detail[-1] if detail else 'no output'}"
+        )
+    return result.stdout

@@ -1,0 +1,116 @@
+"""Nemeses against a real 3-container cluster: partitions proven by the probe matrix and healed
+without a trace, raftkv killed and restarted, paused and resumed."""
+
+import random
+import time
+
+import pytest
+
+from harness.cluster import Cluster
+from harness.history import Op
+from harness.nemesis.partition import PartitionNemesis
+from harness.nemesis.process import kill_nemesis, pause_nemesis
+from harness.net import Net
+from harness.systems.raftkv import RaftKV, status
+
+pytestmark = pytest.mark.docker
+
+
+def op(f):
+    return Op(index=0, type="info", process="nemesis", f=f)
+
+
+@pytest.fixture(scope="module")
+def cluster(docker_client, node_image):
+    with Cluster(docker_client, node_image, size=3) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def raftkv(cluster):
+    system = RaftKV(cluster.nodes)
+    for node in cluster.nodes:
+        system.setup(node)
+    yield system
+    for node in cluster.nodes:
+        system.teardown(node)
+
+
+def wait_for_leader(system, nodes, deadline_s=20):
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        leaders = system.primaries(nodes)
+        if len(leaders) == 1:
+            return leaders[0]
+        time.sleep(0.2)
+    pytest.fail(f"no single leader among {[n.name for n in nodes]} within {deadline_s} s")
+
+
+def rj_rules(node):
+    saved = node.remote.exec("iptables-nft-save -t filter; iptables-legacy-save -t filter").stdout
+    return [line for line in saved.splitlines() if line.startswith("-A RJ ")]
+
+
+@pytest.mark.parametrize("kind", ["halves", "one", "bridge"])
+def test_partition_is_proven_then_healed_without_a_trace(cluster, kind):
+    net = Net(cluster.nodes)
+    nemesis = PartitionNemesis(net, [kind], random.Random(5))
+    nemesis.setup()
+
+    started = nemesis.invoke(op("start-partition")).value
+    assert started["verified_ms"] is not None, started
+    grudge = started["grudge"]
+    assert net.probe().matches(grudge)
+    cut_node = next(n for n in cluster.nodes if n.name in grudge)
+    assert len(rj_rules(cut_node)) == len(grudge[cut_node.name])  # iptables expands `-s a,b` per source
+
+    stopped = nemesis.invoke(op("stop-partition")).value
+    assert stopped["verified_ms"] is not None and "leftover" not in stopped, stopped
+    matrix = net.probe()
+    assert all(not peers for peers in matrix.cut.values()), matrix.to_json()
+    for node in cluster.nodes:
+        assert rj_rules(node) == []
+        # Docker's embedded DNS (nat rules in the node's own namespace) is untouched.
+        assert node.remote.exec("getent hosts n1 n2 n3").stdout.count("\n") == 3
+    nemesis.teardown()
+    nemesis.teardown()
+
+
+def test_kill_and_restart_the_leader(cluster, raftkv):
+    leader = wait_for_leader(raftkv, cluster.nodes)
+    nemesis = kill_nemesis(
+        raftkv, cluster.nodes, random.Random(1), targets=["leader"], primaries=lambda: raftkv.primaries(cluster.nodes)
+    )
+    victim = next(n for n in cluster.nodes if n.name == leader)
+    term = status(victim)["term"]
+
+    killed = nemesis.invoke(op("kill")).value
+    assert killed["nodes"] == [leader] and isinstance(killed["verified_ms"], int)
+    assert status(victim) is None
+    assert "raftkv" not in victim.remote.exec("ps -eo stat,args").stdout
+    survivors = [n for n in cluster.nodes if n.name != leader]
+    assert wait_for_leader(raftkv, survivors) != leader
+
+    started = nemesis.invoke(op("start")).value
+    assert started["nodes"] == [leader]
+    after = status(victim)
+    assert after is not None and after["term"] >= term
+    nemesis.teardown()
+
+
+def test_pause_and_resume_a_node(cluster, raftkv):
+    wait_for_leader(raftkv, cluster.nodes)
+    nemesis = pause_nemesis(raftkv, cluster.nodes, random.Random(2), targets=["one"])
+
+    paused = nemesis.invoke(op("pause")).value
+    (name,) = paused["nodes"]
+    node = next(n for n in cluster.nodes if n.name == name)
+    state = node.remote.exec("sed 's/.*) //' /proc/$(cat /run/rj/node.pid)/stat | cut -d' ' -f1").stdout.strip()
+    assert state == "T"
+    assert status(node, timeout=0.5) is None
+
+    resumed = nemesis.invoke(op("resume")).value
+    assert resumed["nodes"] == [name]
+    assert status(node) is not None
+    nemesis.teardown()
+    nemesis.teardown()
