@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field, replace
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 from harness.errors import HistoryError
 
@@ -102,25 +102,34 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[Op]:
 
     A truncated last line (the run was killed mid-write) is an error like any other: the caller
     decides. Errors name the file and the line."""
+    for _, op in read_jsonl_lines(path):
+        yield op
+
+
+def read_jsonl_lines(path: str | os.PathLike) -> Iterator[tuple[int, Op]]:
+    """read_jsonl, with the line number of each op (for errors found later, e.g. by pair())."""
     try:
         fh = open(path, encoding="utf-8")
     except OSError as e:
         raise HistoryError(f"{path}: cannot read ({e.strerror})") from None
     with fh:
         n = 0
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise HistoryError(f"{where}: malformed JSON ({e.msg})") from None
-            op = op_from_dict(d, where)
-            if op.index < 0:
-                op = replace(op, index=n)
-            n += 1
-            yield op
+        try:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{lineno}"
+                try:
+                    d = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise HistoryError(f"{where}: malformed JSON ({e.msg})") from None
+                op = op_from_dict(d, where)
+                if op.index < 0:
+                    op = replace(op, index=n)
+                n += 1
+                yield lineno, op
+        except UnicodeDecodeError:
+            raise HistoryError(f"{path}: not a UTF-8 text file") from None
 
 
 class HistoryWriter:
@@ -155,18 +164,22 @@ def write_jsonl(path: str | os.PathLike, ops: Iterable[Op]) -> None:
             fh.write(op.to_json() + "\n")
 
 
-def pair(history: Iterable[Op], source: str = "history") -> list[Call]:
+def pair(
+    history: Iterable[Op], source: str = "history", locate: Callable[[Op], str] | None = None
+) -> list[Call]:
     """Pair each client invocation with its completion, in invocation order, validating as we go.
 
-    Raises HistoryError for a completion without an invocation, a second invocation while one is
-    outstanding on the same process, and a process reused after it ended `info`."""
+    Raises HistoryError for a completion without an invocation, a completion of another
+    function than the one invoked, a second invocation while one is outstanding on the same
+    process, and a process reused after it ended `info`. Errors start with `locate(op)` (e.g.
+    file:line) when given, else "<source>: op <index>"."""
     calls: list[Call | None] = []
     open_: dict[Any, int] = {}
     retired: set[Any] = set()
     for op in history:
         if not op.is_client:
             continue
-        where = f"{source}: op {op.index}"
+        where = locate(op) if locate else f"{source}: op {op.index}"
         if op.type == "invoke":
             if op.process in open_:
                 prev = calls[open_[op.process]]
@@ -181,6 +194,8 @@ def pair(history: Iterable[Op], source: str = "history") -> list[Call]:
             if op.process not in open_:
                 raise HistoryError(f"{where}: {op.type} {op.f} on process {op.process} without an invocation")
             i = open_.pop(op.process)
+            if op.f != calls[i].invoke.f:
+                raise HistoryError(f"{where}: {op.type} {op.f} completes {calls[i].invoke.f} op {calls[i].invoke.index}")
             calls[i] = Call(calls[i].invoke, op)
             if op.type == "info":
                 retired.add(op.process)

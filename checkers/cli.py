@@ -1,0 +1,79 @@
+"""`raft-jepsen check`: check a recorded history for linearizability and explain the verdict."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from checkers.linearizable import DEFAULT_TIMEOUT_S, LinearizabilityChecker
+from checkers.models import MODELS, get_model
+from harness.errors import UsageError
+from harness.importers import FORMATS, guess_format, load
+
+HELP = "check a history file for linearizability"
+EPILOG = """examples:
+  raft-jepsen check store/latest/history.jsonl
+  raft-jepsen check history.edn --model cas-register --timeout 30
+  raft-jepsen check shared/data/porcupine/jepsen/etcd_040.log --format porcupine-etcd
+
+The format is guessed from the extension or the first line, the model from the format
+(porcupine-etcd: etcd, porcupine-kv: string-kv, jsonl and edn: cas-register).
+Exit codes: 0 linearizable, 1 not linearizable, 2 unknown (deadline), 3 bad input."""
+
+MODEL_FOR_FORMAT = {"porcupine-etcd": "etcd", "porcupine-kv": "string-kv", "jsonl": "cas-register", "edn": "cas-register"}
+EXIT = {True: 0, False: 1, "unknown": 2}
+_SHOWN_STUCK = 5  # ops listed per failing key; --json has them all
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="history: .jsonl (ours), .edn (Jepsen), or a Porcupine log")
+    p.add_argument("--model", choices=sorted(MODELS), help="sequential specification (default: from the format)")
+    p.add_argument("--format", choices=FORMATS, help="history format (default: guessed)")
+    p.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+        help=f"give up with 'unknown' after this long (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout must be positive, got {args.timeout:g}")
+    fmt = args.format or guess_format(args.file)
+    model = get_model(args.model or MODEL_FOR_FORMAT[fmt])
+    result = LinearizabilityChecker(model, args.timeout).check(load(args.file, fmt))
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(render(result))
+    return EXIT[result["valid"]]
+
+
+def render(result: dict) -> str:
+    """The verdict and a short human explanation of each failure."""
+    verdict = {True: "linearizable", False: "NOT linearizable", "unknown": "unknown"}[result["valid"]]
+    lines = [
+        f"{verdict} ({result['model']} model, {result['op_count']} ops in {result['partitions']} "
+        f"partition{'s' if result['partitions'] != 1 else ''}, {result['elapsed_s']:.2f} s)"
+    ]
+    for failure in result["failures"]:
+        by_index = {op["index"]: op for op in failure["ops"]}
+        key = "" if failure["key"] is None else f"key {failure['key']!r}: "
+        lines.append(f"  {key}{failure['message']}")
+        lines.append(
+            f"    longest linearizable prefix: {len(failure['linearized'])} of {len(failure['ops'])} ops, "
+            f"state after it: {failure['state']}"
+        )
+        for i in failure["stuck"][:_SHOWN_STUCK]:
+            op = by_index[i]
+            returned = "never returned" if op["return"] is None else f"returned at {op['return']}"
+            lines.append(
+                f"    could not go next: op {i}: process {op['process']} {op['f']} {json.dumps(op['value'])}"
+                f" → {op['type']} {json.dumps(op['output'])}, called at {op['call']}, {returned}"
+            )
+        if len(failure["stuck"]) > _SHOWN_STUCK:
+            lines.append(f"    ... and {len(failure['stuck']) - _SHOWN_STUCK} more (--json shows all)")
+    for unknown in result["unknown"]:
+        key = "" if unknown["key"] is None else f"key {unknown['key']!r}: "
+        lines.append(f"  {key}unknown: {unknown['reason']}")
+    return "\n".join(lines)

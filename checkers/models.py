@@ -1,0 +1,369 @@
+"""Sequential specifications (models) for the linearizability checker.
+
+A model is a small value of functions, as in Porcupine's `model.go`:
+
+- `init()` the initial state; states are hashable (the search caches (linearized set, state));
+- `step(state, input, output) -> (ok, new_state)` pure: may this operation, with this output,
+  take effect in this state, and what state follows;
+- `encode(call)` how a history call reads to this model: `(input, output)`, or None when the
+  call certainly had no effect and told us nothing (it is dropped before the search);
+- `partition` optional P-compositionality: the checker checks each part on its own;
+- `prune` optional: removes indeterminate operations whose presence can never matter;
+- `describe_operation(input, output)`, `describe_state(state)` for explanations.
+
+An indeterminate operation (completion `info`, or none) has output `UNKNOWN`: any output is
+accepted, and the checker lets it take effect at any time after its call, or never.
+Inputs are small tuples whose first element is an int opcode, so a step is a few comparisons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import HistoryError, UsageError
+from harness.history import Call
+
+
+class _Unknown:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN: Any = _Unknown()  # the output of an operation that may or may not have happened
+
+# A failed cas whose error is this one observed "the value was not `old`" (raftkv's
+# `cas-mismatch`; imported Porcupine `:fail :cas` is recorded with it too). Any other failure
+# is a definite refusal (not-leader, ...) that says nothing about the state.
+CAS_MISMATCH = "cas-mismatch"
+
+READ, WRITE, CAS, APPEND, ADD, INCR, ENQUEUE, DEQUEUE = range(8)
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One history call as the search sees it. `ret` None: it may take effect at any time after
+    `call`, or never. `id` is the caller's handle (the invocation's index in the history)."""
+
+    id: int
+    key: Any
+    input: Hashable
+    output: Any
+    call: int
+    ret: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Model:
+    name: str
+    init: Callable[[], Hashable]
+    step: Callable[[Any, Any, Any], tuple[bool, Any]]
+    encode: Callable[[Call], tuple[Hashable, Any] | None]
+    describe_operation: Callable[[Any, Any], str]
+    describe_state: Callable[[Any], str]
+    partition: Callable[[list[Operation]], list[list[Operation]]] | None = None
+    prune: Callable[[list[Operation]], list[Operation]] | None = None
+
+
+def freeze(value: Any) -> Hashable:
+    """JSON values made hashable: lists become tuples, objects sorted item tuples."""
+    if isinstance(value, list):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, freeze(v)) for k, v in value.items()))
+    return value
+
+
+def show(value: Any) -> str:
+    if value is None:
+        return "nil"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (tuple, frozenset)):
+        return "[" + " ".join(show(v) for v in (sorted(value, key=repr) if isinstance(value, frozenset) else value)) + "]"
+    return str(value)
+
+
+def by_key(ops: list[Operation]) -> list[list[Operation]]:
+    """P-compositionality: one part per key, in order of first appearance."""
+    parts: dict[Any, list[Operation]] = {}
+    for op in ops:
+        parts.setdefault(freeze(op.key), []).append(op)
+    return list(parts.values())
+
+
+# --- reading calls ----------------------------------------------------------------------------
+
+
+def _where(call: Call) -> str:
+    return f"op {call.invoke.index}"
+
+
+def _pair_value(call: Call) -> tuple[Any, Any]:
+    value = call.invoke.value
+    if not (isinstance(value, (list, tuple)) and len(value) == 2):
+        raise HistoryError(f"{_where(call)}: cas value must be [old, new], got {value!r}")
+    return freeze(value[0]), freeze(value[1])
+
+
+def _outcome(call: Call) -> str:
+    """ok / fail / info / mismatch: how the call ended, as far as a model cares."""
+    t = call.type
+    if t == "fail" and call.invoke.f == "cas" and call.complete.error == CAS_MISMATCH:
+        return "mismatch"
+    return t
+
+
+def _encoder(opcodes: dict[str, int], read_like: set[str]) -> Callable[[Call], tuple[Hashable, Any] | None]:
+    """The common reading: `fail` is dropped (a cas mismatch kept), an indeterminate read is
+    dropped (it changes nothing and saw nothing), an ok read's output is the value read."""
+
+    def encode(call: Call) -> tuple[Hashable, Any] | None:
+        f = call.invoke.f
+        code = opcodes.get(f)
+        if code is None:
+            raise HistoryError(f"{_where(call)}: this model has no operation {f!r} (knows {', '.join(opcodes)})")
+        outcome = _outcome(call)
+        if outcome == "fail":
+            return None
+        if f in read_like:
+            if outcome != "ok":
+                return None
+            return (code, None, None), freeze(call.complete.value)
+        if code == CAS:
+            old, new = _pair_value(call)
+            out = {"ok": True, "mismatch": False}.get(outcome, UNKNOWN)
+            return (CAS, old, new), out
+        arg = freeze(call.invoke.value)
+        if code == INCR and arg is None:
+            arg = 1
+        return (code, arg, None), (None if outcome == "ok" else UNKNOWN)
+
+    return encode
+
+
+# --- registers (register, cas-register, etcd) -------------------------------------------------
+
+
+def _register_step(state: Any, inp: tuple, out: Any) -> tuple[bool, Any]:
+    f, a, b = inp
+    if f == READ:
+        return out == state, state
+    if f == WRITE:
+        return True, a
+    if out is UNKNOWN:  # a cas that may have happened: takes effect only where it could
+        return True, (b if state == a else state)
+    if out:
+        return state == a, b
+    return state != a, state  # observed mismatch
+
+
+def _describe_register_op(inp: tuple, out: Any) -> str:
+    f, a, b = inp
+    tail = " (indeterminate)" if out is UNKNOWN else ""
+    if f == READ:
+        return f"read → {show(out)}"
+    if f == WRITE:
+        return f"write {show(a)}{tail}"
+    verdict = {True: "", False: " (mismatch)"}.get(out, tail)
+    return f"cas {show(a)}→{show(b)}{verdict}"
+
+
+def prune_register(ops: list[Operation]) -> list[Operation]:
+    """Drop indeterminate writes and cases that can never matter to the verdict.
+
+    Any indeterminate op may be moved to the end of a linearization (its return is +infinity,
+    and it is legal in any state), so dropping one only loses linearizations in which it sits
+    somewhere earlier. Removing an effective write of v there turns the state v back into the
+    previous state s until the next write. That is harmless when nothing can tell s from v:
+    no ok read returns v, no cas has old == v (an ok one would need v; an indeterminate one that
+    now fires is moved to the end), and no observed cas mismatch exists in the partition (a
+    mismatch against old == s was explained by v; s is unknown statically). An indeterminate
+    cas whose old is never a possible value never fires, so it goes too.
+    """
+    read = {op.output for op in ops if op.input[0] == READ}
+    olds = {op.input[1] for op in ops if op.input[0] == CAS}
+    mismatch = any(op.input[0] == CAS and op.output is False for op in ops)
+    possible = {None} | {op.input[1] for op in ops if op.input[0] == WRITE}
+    possible |= {op.input[2] for op in ops if op.input[0] == CAS}
+
+    def invisible(v: Any) -> bool:
+        return not mismatch and v not in read and v not in olds
+
+    def keep(op: Operation) -> bool:
+        if op.output is not UNKNOWN:
+            return True
+        f, a, b = op.input
+        if f == WRITE:
+            return not invisible(a)
+        return a in possible and not invisible(b)
+
+    return [op for op in ops if keep(op)]
+
+
+_register_encode = _encoder({"read": READ, "write": WRITE, "cas": CAS}, {"read"})
+
+
+def _register(name: str, partition: Callable | None) -> Model:
+    return Model(
+        name=name,
+        init=lambda: None,
+        step=_register_step,
+        encode=_register_encode,
+        describe_operation=_describe_register_op,
+        describe_state=show,
+        partition=partition,
+        prune=prune_register,
+    )
+
+
+# --- multi-key kv: the whole map as one state (partitioning makes it one key per part) -------
+
+
+def _kv_step(state: frozenset, inp: tuple, out: Any) -> tuple[bool, frozenset]:
+    key, (f, a, b) = inp
+    current = dict(state).get(key)
+    ok, new = _register_step(current, (f, a, b), out)
+    if new == current:
+        return ok, state
+    return ok, frozenset({**dict(state), key: new}.items())
+
+
+def _kv_encode(call: Call) -> tuple[Hashable, Any] | None:
+    encoded = _register_encode(call)
+    if encoded is None:
+        return None
+    return (freeze(call.invoke.key), encoded[0]), encoded[1]
+
+
+def _describe_kv_state(state: frozenset) -> str:
+    return "{" + ", ".join(f"{show(k)} {show(v)}" for k, v in sorted(state, key=repr)) + "}"
+
+
+# --- string kv (Porcupine's kvModel): get / put / append, "" initially ------------------------
+
+
+def _string_kv_step(state: str, inp: tuple, out: Any) -> tuple[bool, str]:
+    f, a, _ = inp
+    if f == READ:
+        return out == state, state
+    if f == WRITE:
+        return True, a
+    return True, state + a
+
+
+def _describe_string_kv_op(inp: tuple, out: Any) -> str:
+    f, a, _ = inp
+    if f == READ:
+        return f"get → {show(out)}"
+    tail = " (indeterminate)" if out is UNKNOWN else ""
+    return f"{'put' if f == WRITE else 'append'} {show(a)}{tail}"
+
+
+# --- set, counter, queue ----------------------------------------------------------------------
+
+
+def _set_step(state: frozenset, inp: tuple, out: Any) -> tuple[bool, frozenset]:
+    f, a, _ = inp
+    if f == READ:
+        return frozenset(out or ()) == state, state
+    return True, state | {a}
+
+
+def _counter_step(state: int, inp: tuple, out: Any) -> tuple[bool, int]:
+    f, a, _ = inp
+    if f == READ:
+        return out == state, state
+    return True, state + a
+
+
+def _queue_step(state: tuple, inp: tuple, out: Any) -> tuple[bool, tuple]:
+    f, a, _ = inp
+    if f == ENQUEUE:
+        return True, state + (a,)
+    if out is UNKNOWN:
+        return True, state[1:]
+    if not state:
+        return out is None, state
+    return out == state[0], state[1:]
+
+
+def _queue_encode(call: Call) -> tuple[Hashable, Any] | None:
+    outcome = _outcome(call)
+    f = call.invoke.f
+    if f not in ("enqueue", "dequeue"):
+        raise HistoryError(f"{_where(call)}: this model has no operation {f!r} (knows enqueue, dequeue)")
+    if outcome == "fail":
+        return None
+    if f == "enqueue":
+        return (ENQUEUE, freeze(call.invoke.value), None), (None if outcome == "ok" else UNKNOWN)
+    return (DEQUEUE, None, None), (freeze(call.complete.value) if outcome == "ok" else UNKNOWN)
+
+
+def _describe_generic(names: dict[int, str]) -> Callable[[Any, Any], str]:
+    def describe(inp: tuple, out: Any) -> str:
+        f, a, _ = inp
+        if out is UNKNOWN:
+            return f"{names[f]}{'' if a is None else ' ' + show(a)} (indeterminate)"
+        if f in (READ, DEQUEUE):
+            return f"{names[f]} → {show(out)}"
+        return f"{names[f]} {show(a)}"
+
+    return describe
+
+
+def _read_and_update(name: str, init: Callable[[], Hashable], step: Callable, update: str, code: int) -> Model:
+    """A model of one object with a read and one update operation."""
+    return Model(
+        name=name,
+        init=init,
+        step=step,
+        encode=_encoder({update: code, "read": READ}, {"read"}),
+        describe_operation=_describe_generic({code: update, READ: "read"}),
+        describe_state=show,
+    )
+
+
+MODELS: dict[str, Model] = {
+    "register": _register("register", None),  # one register, keys ignored
+    "cas-register": _register("cas-register", by_key),  # one register per key: the register workload
+    "etcd": _register("etcd", None),  # Porcupine's etcdModel: one register, nil initially
+    "kv": Model(  # read/write/cas on a map; partitioned, but checkable whole (partition=None)
+        name="kv",
+        init=frozenset,
+        step=_kv_step,
+        encode=_kv_encode,
+        describe_operation=lambda inp, out: f"{show(inp[0])}: {_describe_register_op(inp[1], out)}",
+        describe_state=_describe_kv_state,
+        partition=by_key,
+    ),
+    "string-kv": Model(  # Porcupine's kvModel: get/put/append, "" initially
+        name="string-kv",
+        init=str,
+        step=_string_kv_step,
+        encode=_encoder({"get": READ, "put": WRITE, "append": APPEND}, {"get"}),
+        describe_operation=_describe_string_kv_op,
+        describe_state=show,
+        partition=by_key,
+    ),
+    "set": _read_and_update("set", frozenset, _set_step, "add", ADD),  # read returns the whole set
+    "counter": _read_and_update("counter", int, _counter_step, "incr", INCR),  # incr by value (1 if null)
+    "fifo-queue": Model(
+        name="fifo-queue",
+        init=tuple,
+        step=_queue_step,
+        encode=_queue_encode,
+        describe_operation=_describe_generic({ENQUEUE: "enqueue", DEQUEUE: "dequeue"}),
+        describe_state=show,
+    ),
+}
+
+
+def get_model(name: str) -> Model:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UsageError(f"unknown model {name!r} (choose from {', '.join(MODELS)})") from None
