@@ -1,0 +1,137 @@
+"""`report.html`: one self-contained page per run, for a person.
+
+The page is rendered once, here, from the run folder: header and verdict, each checker's result,
+the Porcupine-style view of every non-linearizable key, the perf graphs with fault bands and
+leader changes, latency percentiles, availability and links to the node logs. Everything it needs
+is inline (CSS, a little JS for tooltips, the data as JSON), so it opens offline and from CI
+artifacts. What would not fit in `SIZE_BUDGET` for a long run is summarised, and the page says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from harness.history import pair
+from reports import linearizability_view, perf_graphs
+from reports.perf import LATENCY_BINS, perf
+from reports.run_folder import RunFolder, load_run
+from reports.timeline import faults, leader_changes
+
+SIZE_BUDGET = 5_000_000  # bytes, for a 100,000-op history (checked by the tests)
+_TEMPLATES = Path(__file__).parent / "templates"
+_JSON_ITEMS = 20  # list items shown per list in a checker's raw result
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True,
+                          trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+
+
+def write_report(run_dir: str | os.PathLike) -> Path:
+    """Render `run_dir/report.html` from the run folder and return its path."""
+    run = load_run(run_dir)
+    path = run.path / "report.html"
+    tmp = path.with_name(".report.html.tmp")
+    tmp.write_text(render(run), encoding="utf-8")
+    tmp.replace(path)  # a reader (serve, a browser) never sees half a page
+    return path
+
+
+def render(run: RunFolder) -> str:
+    r = run.results
+    calls = pair(run.history, str(run.path / "history.jsonl"))
+    end = max((op.time for op in run.history), default=0)
+    duration = max(end, int((r.get("duration_s") or 0) * 1e9))
+    fault_list = faults(run.history)
+    leaders = leader_changes(run.node_events)
+    stats = perf(calls, fault_list, duration)
+    by_index = {c.invoke.index: c for c in calls}
+    key_views = [
+        linearizability_view.key_view(failure, by_index, fault_list, leaders,
+                                      anchor="first-error" if n == 0 else f"first-error-{n}")
+        for n, failure in enumerate(_lin_failures(r))
+    ]
+    notes = _notes(stats, key_views)
+    if run.node_files and not isinstance(r.get("started_epoch_ns"), int):
+        notes.append("Leader changes are not drawn: results.json has no started_epoch_ns to place node logs in time.")
+    data = {"details": {v.anchor: v.details for v in key_views}}
+    return _env.get_template("report.html.j2").render(
+        r=r,
+        title=f"{r.get('test', run.path.name)} · {_verdict(r['valid'])}",
+        verdict=_verdict(r["valid"]),
+        run_dir=str(run.path),
+        op_counts=r.get("op_counts") or _op_counts(run.history),
+        checkers=[(name, _verdict(res.get("valid")) if isinstance(res, dict) else "unknown", _raw(res))
+                  for name, res in sorted((r.get("checkers") or {}).items())],
+        key_views=key_views,
+        faults=fault_list,
+        leaders=leaders,
+        perf=stats,
+        latency_svg=perf_graphs.latency_svg(stats, fault_list, leaders, duration),
+        throughput_svg=perf_graphs.throughput_svg(stats, fault_list, leaders, duration),
+        leadership_svg=perf_graphs.leadership_svg(leaders, fault_list, duration) if leaders else None,
+        node_files=run.node_files,
+        notes=notes,
+        open_calls=sum(1 for c in calls if c.complete is None),
+        fault_kinds=sorted({f.kind for f in fault_list}),
+        css=(_TEMPLATES / "report.css").read_text(encoding="utf-8"),
+        js=(_TEMPLATES / "report.js").read_text(encoding="utf-8"),
+        data_json=json.dumps(data, separators=(",", ":"), default=str).replace("<", "\\u003c"),
+        ms=lambda ns: f"{ns / 1e6:,.1f} ms",
+        s=lambda ns: f"{ns / 1e9:,.2f} s",
+    )
+
+
+def _lin_failures(results: dict) -> list[dict]:
+    """Failures in the linearizability checker's shape, from whichever checker reported them."""
+    out = []
+    for res in (results.get("checkers") or {}).values():
+        if isinstance(res, dict) and isinstance(res.get("failures"), list):
+            out += [f for f in res["failures"] if isinstance(f, dict) and isinstance(f.get("ops"), list)]
+    return out
+
+
+def _notes(stats, key_views) -> list[str]:
+    notes = []
+    if stats.binned:
+        notes.append(f"Latency graph: {stats.completed:,} completed operations are binned into {LATENCY_BINS:,} time "
+                     f"bins; the fastest and the slowest operation of each bin, f and outcome are drawn "
+                     f"({len(stats.points):,} points). Percentiles and availability use every operation.")
+    for v in key_views:
+        if v.shown_ops < v.total_ops:
+            notes.append(f"Key {v.key}: {v.total_ops:,} operations; the view shows {v.shown_ops:,} of them, "
+                         f"around the first operation that could not be linearized.")
+    return notes
+
+
+def _raw(res: Any) -> str:
+    """A checker's result as indented JSON, without what the page already draws and with long
+    lists cut, so that one chatty checker cannot blow the page's size budget."""
+    if isinstance(res, dict) and isinstance(res.get("failures"), list):
+        res = {**res, "failures": [{k: v for k, v in f.items() if k != "ops"} if isinstance(f, dict) else f
+                                   for f in res["failures"]]}
+    return json.dumps(_cut(res), indent=2, default=str)
+
+
+def _cut(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _cut(x) for k, x in v.items()}
+    if isinstance(v, list):
+        head = [_cut(x) for x in v[:_JSON_ITEMS]]
+        return head + [f"… {len(v) - _JSON_ITEMS:,} more"] if len(v) > _JSON_ITEMS else head
+    return v
+
+
+def _verdict(valid: Any) -> str:
+    return {True: "valid", False: "invalid"}.get(valid, "unknown")
+
+
+def _op_counts(history) -> dict[str, int]:
+    counts = {t: 0 for t in ("invoke", "ok", "fail", "info")}
+    for op in history:
+        if op.is_client:
+            counts[op.type] += 1
+    return counts
+
