@@ -1,0 +1,108 @@
+"""Harness throughput: how many operations one control process can schedule, drive and record.
+
+1. generator: the register workload scheduled on a virtual clock (simulate), no I/O at all;
+2. interpreter: real worker threads and history.jsonl, against the in-memory atom-db (so the
+   figure is the harness's own ceiling, not a cluster's);
+3. with --docker: a short `run` against a raftkv cluster at an unreachable rate, no faults, then
+   the same with faults, giving the cluster's ops/s and how late each fault came into effect
+   after its scheduled time (the fault timetable is fixed: interval, 2*interval, ...).
+
+    python3 bench/harness_throughput.py [--seconds 3] [--docker] [--nodes 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from harness import fakes, runner
+from harness import spec as specs
+from harness.generator.core import NS, Limit, clients
+from harness.generator.interpreter import Interpreter
+from harness.generator.simulate import simulate
+from harness.history import HistoryWriter, read_jsonl
+from harness.nemesis.base import NoopNemesis
+from workloads import register
+
+
+def bench_generator(ops: int) -> None:
+    spec = specs.build({"concurrency": 10})
+    gen = clients(Limit(ops, register.generator(spec, random.Random(1))))
+    began = time.perf_counter()
+    history = simulate(gen, concurrency=10, seed=1)
+    elapsed = time.perf_counter() - began
+    print(f"generator   {ops} register ops scheduled in {elapsed:.2f} s: {ops / elapsed:,.0f} ops/s ({len(history)} records)")
+
+
+def bench_interpreter(seconds: float, concurrency: int, directory: Path) -> None:
+    db = fakes.AtomDB()
+    system = fakes.AtomSystem(db)
+    spec = specs.build({"concurrency": concurrency})
+    path = directory / f"history-{concurrency}.jsonl"
+    stop = threading.Event()
+    t0 = time.monotonic_ns()
+
+    def open_client(node):
+        client = system.client(node)
+        client.open(node)
+        return client
+
+    with HistoryWriter(path) as writer:
+        interpreter = Interpreter(
+            nodes=fakes.nodes(3),
+            open_client=open_client,
+            nemesis=NoopNemesis(),
+            writer=writer,
+            concurrency=concurrency,
+            rng=random.Random(1),
+            clock=lambda: time.monotonic_ns() - t0,
+            stop=stop,
+        )
+        timer = threading.Timer(seconds, stop.set)
+        timer.start()
+        try:
+            interpreter.run(clients(register.generator(spec, random.Random(1))))
+        finally:
+            interpreter.close()
+    elapsed = (time.monotonic_ns() - t0) / NS
+    completed = sum(1 for op in read_jsonl(path) if op.type != "invoke")
+    print(f"interpreter concurrency {concurrency:3d}: {completed / elapsed:,.0f} ops/s recorded ({completed} ops in {elapsed:.1f} s)")
+
+
+def bench_docker(seconds: float, nodes: int, directory: Path) -> None:
+    base = {"nodes": nodes, "time-limit": seconds, "rate": 100_000, "recovery-time": 1, "seed": 1, "store": str(directory)}
+    result = runner.run(specs.build({**base, "nemesis": "none"}))
+    counts = result.results["op_counts"]
+    print(f"raftkv      {nodes} nodes, no faults: {counts['ok'] / result.results['duration_s']:,.0f} ok ops/s "
+          f"({counts['ok']} ok, {counts['fail']} fail, {counts['info']} info; verdict {result.valid})")
+    interval = 2.0
+    result = runner.run(specs.build({**base, "nemesis": "partition,kill,pause", "nemesis-interval": interval, "rate": 100}))
+    faults = [op for op in read_jsonl(result.run_dir / "history.jsonl") if op.process == "nemesis"]
+    scheduled = [op for op in faults if op.time < seconds * NS]  # the final heals are not on the timetable
+    late_ms = [(op.time - (i + 1) * interval * NS) / 1e6 for i, op in enumerate(scheduled)]
+    if late_ms:
+        print(f"faults      {len(late_ms)} scheduled faults in effect after: median {statistics.median(late_ms):.0f} ms, "
+              f"max {max(late_ms):.0f} ms (verdict {result.valid})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--docker", action="store_true", help="also measure against a raftkv cluster")
+    parser.add_argument("--nodes", type=int, default=3)
+    args = parser.parse_args()
+    bench_generator(20_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        for concurrency in (1, 10, 50):
+            bench_interpreter(args.seconds, concurrency, Path(tmp))
+        if args.docker:
+            bench_docker(max(args.seconds, 10.0), args.nodes, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""A backend: where a run's nodes come from and what runs on them.
+
+The runner only needs three factories: a cluster (nodes, up for the duration of a `with`), the
+system under test on those nodes, and the nemesis package for the spec's fault kinds. `real()`
+is the one `raft-jepsen run` uses (containers from the node image, or for `--remote ssh` the
+hosts of a nodes file; the system adapters; the nemesis package); `harness.fakes.backend()` is
+the in-memory one the runner's own tests use."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from dataclasses import dataclass
+from typing import Callable, ContextManager, Iterator
+
+from harness import docker_env, image, nodes_file
+from harness.cluster import Cluster
+from harness.nemesis.package import Package, package
+from harness.nodes import Node
+from harness.spec import Spec
+from harness.systems import make_system
+from harness.systems.base import System
+
+
+@dataclass(frozen=True)
+class Backend:
+    cluster: Callable[[Spec, Callable[[str], None]], ContextManager[list[Node]]]  # (spec, progress)
+    system: Callable[[Spec, list[Node]], System]
+    nemesis: Callable[[Spec, list[Node], System, random.Random], Package]
+
+
+def real() -> Backend:
+    return Backend(cluster=_cluster, system=_system, nemesis=_nemesis_package)
+
+
+def _cluster(spec: Spec, progress: Callable[[str], None]) -> ContextManager[list[Node]]:
+    return _docker_cluster(spec, progress) if spec.remote == "docker" else _ssh_hosts(spec, progress)
+
+
+@contextlib.contextmanager
+def _docker_cluster(spec: Spec, progress: Callable[[str], None]) -> Iterator[list[Node]]:
+    """Steps 1-2 of a run: the node image (built when missing), then the containers. Torn down on
+    leaving the block, unless the spec says to leave the cluster running."""
+    client = docker_env.connect()
+    tag = spec.image or image.ensure_image(client, progress=progress)
+    cluster = Cluster(client, tag, size=spec.nodes, progress=progress)
+    nodes = cluster.start()
+    try:
+        yield nodes
+    finally:
+        if spec.leave_running:
+            progress(f"leaving cluster {cluster.run_id} running (`raft-jepsen clean` removes it)")
+        else:
+            cluster.teardown()
+
+
+@contextlib.contextmanager
+def _ssh_hosts(spec: Spec, progress: Callable[[str], None]) -> Iterator[list[Node]]:
+    """Hosts live beyond the run: there is nothing to start or remove (the system's own setup
+    and teardown still run on each)."""
+    nodes = nodes_file.load(spec.nodes_file)
+    progress(f"testing {len(nodes)} hosts over SSH: {', '.join(n.name for n in nodes)}")
+    yield nodes
+
+
+def _system(spec: Spec, nodes: list[Node]) -> System:
+    return make_system(spec.system, nodes, bugs=spec.bugs)
+
+
+def _nemesis_package(spec: Spec, nodes: list[Node], system: System, rng: random.Random) -> Package:
+    return package(list(spec.nemesis), nodes=nodes, system=system, rng=rng, interval=spec.nemesis_interval)

@@ -1,0 +1,1 @@
+"""Wire clients: how the harness talks to each system's nodes."""

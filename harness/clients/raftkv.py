@@ -1,0 +1,157 @@
+"""The raftkv wire client: JSON lines over TCP (docs/architecture.md, "raftkv client protocol").
+
+One client per logical process, talking to its home node. What each outcome means for the
+history, and why:
+
+- a reply `ok: true` → `ok`;
+- a reply with `definite: true` (not-leader, cas-mismatch, bad-request) → `fail`: the node
+  promises the command did not and will not take effect. `not-leader` naming a leader is
+  followed, at most `MAX_REDIRECTS` hops, with the same (client, seq): still a single command;
+- any other error reply → `info`: it may have taken effect;
+- no answering node before anything was sent → `fail`: nothing left us. A new connection is
+  only trusted once the node has answered a `status` request on it: a port published by Docker
+  accepts connections even while the node is down (its proxy then hangs up), and a paused node's
+  kernel accepts them too, so "connected" alone does not mean a node will read the command;
+- a timeout, or the connection lost after the request was sent → `info`: it may have reached
+  the node and be applied later. The connection is dropped, so a late reply cannot be mistaken
+  for the answer to a later request.
+
+The completion's `node` is the node that gave the final answer (or was being asked).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import select
+import socket
+from typing import Mapping
+
+from harness.history import Op
+from harness.nodes import Node
+
+MAX_REDIRECTS = 2
+_HANDSHAKE = b'{"id": 0, "op": "status"}\n'  # id 0: commands are numbered from 1
+TIMEOUT_S = 3.0  # above raftkv's own 2 s commit wait, so its definite/indefinite answer comes first
+
+
+class _NotSent(Exception):
+    """Nothing of this request left the client."""
+
+
+class _Unknown(Exception):
+    """The request may have reached the node; its outcome is unknown."""
+
+
+class RaftKVClient:
+    def __init__(self, peers: Mapping[str, tuple[str, int]] | None = None, *, timeout: float = TIMEOUT_S):
+        """`peers`: every node's client address by name, to follow redirects to the leader."""
+        self._peers = dict(peers or {})
+        self._timeout = timeout
+        self._home: str | None = None
+        self._conns: dict[str, tuple[socket.socket, object]] = {}
+        self._client = f"c-{secrets.token_hex(4)}"  # with seq, names each command exactly once
+        self._seq = 0
+
+    def open(self, node: Node) -> None:
+        self._home = node.name
+        self._peers[node.name] = node.client_addr
+
+    def invoke(self, op: Op) -> Op:
+        self._seq += 1
+        request = {"id": self._seq, "client": self._client, "seq": self._seq, "op": op.f, "key": op.key}
+        if op.f != "read":
+            request["value"] = op.value
+        target, hops = self._home, 0
+        while True:
+            try:
+                reply = self._exchange(target, request)
+            except _NotSent as e:
+                return op.completed("fail", node=target, error=str(e))
+            except _Unknown as e:
+                return op.completed("info", node=target, error=str(e))
+            if reply.get("ok") is True:
+                value = reply.get("value") if op.f == "read" else op.value
+                return op.completed("ok", node=target, value=value)
+            error = str(reply.get("error") or "unknown error")
+            definite = reply.get("definite") is True
+            leader = reply.get("leader")
+            if error == "not-leader" and definite and leader and leader != target and hops < MAX_REDIRECTS:
+                target, hops = leader, hops + 1
+                continue
+            return op.completed("fail" if definite else "info", node=target, error=error)
+
+    def close(self) -> None:
+        for node in list(self._conns):
+            self._drop(node)
+
+    def _exchange(self, node: str, request: dict) -> dict:
+        sock, reader = self._connection(node)
+        try:
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            line = reader.readline()
+        except socket.timeout:
+            self._drop(node)
+            raise _Unknown("timeout") from None
+        except OSError as e:
+            self._drop(node)
+            raise _Unknown(f"lost connection ({e.strerror or type(e).__name__})") from None
+        if not line:
+            self._drop(node)
+            raise _Unknown("lost connection")
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            self._drop(node)
+            raise _Unknown("malformed reply") from None
+        if not isinstance(reply, dict) or reply.get("id") != request["id"]:
+            self._drop(node)
+            raise _Unknown("reply does not answer the request")
+        return reply
+
+    def _connection(self, node: str):
+        held = self._conns.get(node)
+        if held is not None and _closed_by_peer(held[0]):
+            self._drop(node)  # e.g. the node restarted: reconnect rather than send into a dead socket
+            held = None
+        if held is None:
+            addr = self._peers.get(node)
+            if addr is None:
+                raise _NotSent(f"no address for node {node}")
+            held = self._conns[node] = self._connect(addr)
+        return held
+
+    def _connect(self, addr: tuple[str, int]):
+        """A connection to a node that has answered on it (see the module docstring)."""
+        try:
+            sock = socket.create_connection(addr, timeout=self._timeout)
+        except socket.timeout:
+            raise _NotSent("connect timeout") from None
+        except OSError as e:
+            raise _NotSent(f"cannot connect ({e.strerror or type(e).__name__})") from None
+        sock.settimeout(self._timeout)
+        reader = sock.makefile("rb")
+        try:
+            sock.sendall(_HANDSHAKE)
+            reply = json.loads(reader.readline() or b"null")
+        except (OSError, ValueError):  # reset, hung up, timed out (socket.timeout is an OSError)
+            reply = None
+        if not (isinstance(reply, dict) and reply.get("id") == 0):
+            reader.close()
+            sock.close()
+            raise _NotSent("node not answering")
+        return sock, reader
+
+    def _drop(self, node: str) -> None:
+        sock, reader = self._conns.pop(node)
+        reader.close()
+        sock.close()
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """True if the peer has closed or reset an idle connection (so nothing we send can arrive)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True

@@ -1,0 +1,83 @@
+"""The nodes file of an SSH test (`--remote ssh --nodes-file FILE`): real hosts instead of
+containers. Each host must already hold what the node image holds (raftkv in /opt/raftkv,
+python3, iptables); the harness reaches it as root over SSH, with host keys checked.
+
+    user: root                         # defaults for every node (all optional)
+    key-file: ~/.ssh/id_ed25519
+    known-hosts: ~/.ssh/known_hosts
+    nodes:
+      - name: n1
+        host: 192.168.1.11             # where SSH and clients connect
+        ip: 10.0.0.11                  # the address peers use (grudges name it); default: host
+        ssh-port: 22                   # default 22
+        client-port: 8000              # default 8000
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness import spec as specs
+from harness.control.ssh import SshRemote
+from harness.errors import UsageError
+from harness.nodes import Node
+
+_TOP = {"user", "key-file", "known-hosts", "nodes"}
+_NODE = {"name", "host", "ip", "ssh-port", "client-port"}
+
+
+def load(path: str | Path) -> list[Node]:
+    data = specs.load_file(path)  # the same one-line errors as a config file
+    _only(data, _TOP, str(path))
+    user = _text(data.get("user", "root"), f"{path}: user")
+    key_file = _path(data.get("key-file"), f"{path}: key-file")
+    known_hosts = _path(data.get("known-hosts"), f"{path}: known-hosts")
+    entries = data.get("nodes")
+    if not isinstance(entries, list) or not entries:
+        raise UsageError(f"{path}: nodes: expected a non-empty list of hosts")
+    nodes = []
+    for n, entry in enumerate(entries, 1):
+        where = f"{path}: nodes[{n}]"
+        if not isinstance(entry, dict):
+            raise UsageError(f"{where}: expected a mapping with name and host")
+        _only(entry, _NODE, where)
+        name = _text(entry.get("name"), f"{where}.name")
+        host = _text(entry.get("host"), f"{where}.host")
+        ssh_port = _port(entry.get("ssh-port", 22), f"{where}.ssh-port")
+        remote = SshRemote(host, ssh_port, user=user, key_file=key_file, known_hosts=known_hosts, name=name)
+        nodes.append(
+            Node(
+                name=name,
+                ip=_text(entry.get("ip", host), f"{where}.ip"),
+                client_addr=(host, _port(entry.get("client-port", 8000), f"{where}.client-port")),
+                remote=remote,
+                ssh_addr=(host, ssh_port),
+            )
+        )
+    names = [node.name for node in nodes]
+    if len(set(names)) != len(names):
+        raise UsageError(f"{path}: node names must be unique, got {', '.join(names)}")
+    return nodes
+
+
+def _only(mapping: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(str(k) for k in mapping if k not in allowed)
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r} (expected one of {', '.join(sorted(allowed))})")
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"{where}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _path(value: Any, where: str) -> Path | None:
+    return None if value is None else Path(_text(value, where)).expanduser()
+
+
+def _port(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
+        raise UsageError(f"{where}: expected a port number, got {value!r}")
+    return value

@@ -1,0 +1,86 @@
+"""`raft-jepsen run`: one test (or `--test-count K` of them) from flags and/or a YAML config.
+
+Prints a live progress line on stderr, then for each run the verdict, the anomaly in one line
+when invalid (or the reason when unknown) and the run folder. Exit code: 0 valid, 1 invalid,
+2 unknown, 3 bad usage or environment; with several runs, the worst (invalid, then unknown)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from harness import spec as specs
+from harness.progress import Progress
+from harness.runner import RunResult, run
+from reports.junit import write_junit
+
+HELP = "run a test: a cluster, a workload, faults, a verdict"
+EPILOG = """examples:
+  raft-jepsen run --time-limit 30 --nemesis partition,kill
+  raft-jepsen run --bug stale-read --nemesis partition-leader --test-count 5
+  raft-jepsen run --config store/latest/test.yaml        # replay a run (same seed)
+
+exit codes: 0 valid, 1 invalid (a bug was found), 2 unknown, 3 bad usage or environment"""
+
+_WORST = {1: 2, 2: 1, 0: 0}  # exit code -> badness: invalid, then unknown, then valid
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="YAML file of options (flags override it)")
+    defaults = specs.Spec()
+    for option in specs.OPTIONS.values():
+        default = getattr(defaults, option.field)
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        help_ = option.help if shown in (None, (), "", False) else f"{option.help} (default: {shown})"
+        if option.kind == "switch":
+            parser.add_argument(f"--{option.name}", dest=option.field, action="store_true", default=None, help=help_)
+        elif option.kind == "repeat":
+            parser.add_argument(f"--{option.name}", dest=option.field, action="append", metavar=option.metavar, help=help_)
+        else:
+            parser.add_argument(f"--{option.name}", dest=option.field, metavar=option.metavar, help=help_)
+
+
+def main(args: argparse.Namespace) -> int:
+    flags = {o.name: getattr(args, o.field) for o in specs.OPTIONS.values() if getattr(args, o.field) is not None}
+    config = specs.load_file(args.config) if args.config else {}
+    spec = specs.build(config, flags, source=args.config or "config")
+    code, _ = run_spec(spec)
+    return code
+
+
+def run_config(config: dict) -> tuple[int, Path | None]:
+    """For `raft-jepsen suite`: run the test `config` describes (YAML keys), `test-count` times;
+    (the worst exit code, the folder of the run that gave it)."""
+    return run_spec(specs.build(config, source="suite entry"))
+
+
+def run_spec(spec: specs.Spec) -> tuple[int, Path | None]:
+    results: list[RunResult] = []
+    for i in range(spec.test_count):
+        one = replace(spec, seed=spec.seed + i, test_count=1)
+        if spec.test_count > 1:
+            print(f"test {i + 1} of {spec.test_count} (seed {one.seed})", file=sys.stderr)
+        results.append(_run_one(one))
+    if spec.junit:
+        write_junit([r.results for r in results], spec.junit)
+    worst = max(results, key=lambda r: _WORST[r.exit_code])
+    return worst.exit_code, worst.run_dir
+
+
+def _run_one(spec: specs.Spec) -> RunResult:
+    with Progress(sys.stderr, spec.time_limit) as progress:
+        result = run(spec, observer=progress.observe, progress=progress.message)
+    print(_verdict_line(result))
+    print(f"run folder: {result.run_dir}")
+    return result
+
+
+def _verdict_line(result: RunResult) -> str:
+    counts = result.results.get("op_counts", {})
+    if result.valid is True:
+        return f"valid: no anomaly in {counts.get('ok', 0)} successful of {counts.get('invoke', 0)} operations"
+    if result.valid is False:
+        return f"INVALID: {result.anomaly or 'a checker found an anomaly'}"
+    return f"UNKNOWN: {result.reason or 'a checker could not decide'}"

@@ -1,0 +1,286 @@
+"""The runner: one test, from nothing to a verdict (jepsen.core's `run!`).
+
+`run(spec)` never mutates the spec; it returns a `RunResult`. The lifecycle:
+
+ 1. ensure the node image (built when missing)                           backend.cluster
+ 2. start the cluster                                                    backend.cluster
+ 3. set the system up on every node, in parallel; build the nemesis package (a spec the cluster
+    cannot serve fails here, before any run folder exists)
+ 4. create the run folder (`test.yaml` with the seed); health check: every node answers and one
+    leads within HEALTH_DEADLINE_S, else the verdict is unknown with the reason (skip to 10)
+ 5. nemesis setup (which heals anything left over)
+ 6. the workload: client ops at `rate` plus faults every `nemesis-interval`, for `time-limit`
+ 7. heal every fault (the final phase's heal ops; then nemesis teardown, always)
+ 8. recovery: wait `recovery-time` seconds
+ 9. final reads of every key through every node
+10. collect the node logs into nodes/<n>/
+11. tear the system and the cluster down: always (finally), unless leave-running
+12. check: the history well formed and not too thin, then the workload's checkers and stats
+13. results.json
+14. report.html (a failing report is a warning, never a different verdict)
+
+SIGINT/SIGTERM set a stop flag instead of raising: the workload ends, outstanding ops are recorded
+as `info`, and steps 7 and 10-14 still run, so a partial history is healed, checked and reported
+(a second signal aborts at once). Errors in steps 1-3 propagate (exit 3); from step 4 on, every
+problem ends up in results.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+import workloads
+from checkers.stats import Stats
+from harness import store, verdict
+from harness.backend import Backend, real
+from harness.errors import RaftJepsenError
+from harness.generator.core import rate, time_limit, with_nemesis
+from harness.generator.faults import fault_schedule, final_phase
+from harness.generator.interpreter import Interpreter
+from harness.health import wait_healthy
+from harness.history import HistoryWriter, Op, read_jsonl
+from harness.nemesis.package import Package
+from harness.nodes import Node
+from harness.spec import Spec
+from harness.systems.base import Client, HasLogs, System
+from reports import html, junit
+
+HEALTH_DEADLINE_S = 30.0
+EXIT_CODES = {True: 0, False: 1, "unknown": 2}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    spec: Spec
+    run_dir: Path
+    valid: bool | str
+    reason: str | None  # why the verdict is unknown
+    results: dict = field(repr=False)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.valid]
+
+    @property
+    def anomaly(self) -> str | None:
+        return verdict.anomaly(self.results.get("checkers", {}))
+
+
+@dataclass
+class _Outcome:
+    """What steps 4-10 leave behind for the verdict."""
+
+    nodes: list[str] = field(default_factory=list)
+    started_epoch_ns: int = field(default_factory=time.time_ns)  # reset when the history starts
+    duration_s: float = 0.0
+    reason: str | None = None  # set when the run could not complete (unhealthy, interrupted)
+    warnings: list[str] = field(default_factory=list)
+
+
+def run(
+    spec: Spec,
+    *,
+    backend: Backend | None = None,
+    observer: Callable[[Op], None] = lambda op: None,
+    progress: Callable[[str], None] = lambda line: None,
+    stop: threading.Event | None = None,
+) -> RunResult:
+    """Run the test `spec` describes. `observer` sees every history record as it is written,
+    `progress` gets one-line lifecycle messages, `stop` may be set to end the run early."""
+    backend = backend or real()
+    stop = stop or threading.Event()
+    workload = workloads.get(spec.workload)
+    rng = random.Random(spec.seed)
+    outcome = _Outcome()
+    with _stop_on_signals(stop, progress):
+        with backend.cluster(spec, progress) as nodes:  # 1, 2
+            outcome.nodes = [n.name for n in nodes]
+            system = backend.system(spec, nodes)
+            try:
+                progress(f"setting up {spec.system} on {len(nodes)} nodes")
+                _on_every_node(system.setup, nodes)  # 3
+                # The nemesis draws from its own source, in its own thread: its choices (which
+                # partition, which nodes) then replay from the seed whatever the clients' timing.
+                package = backend.nemesis(spec, nodes, system, random.Random(rng.getrandbits(64)))
+                run_dir = _new_run_dir(spec)  # 4
+                _exercise(spec, nodes, system, package, workload, rng, run_dir, stop, outcome, observer, progress)
+                _collect_logs(system, nodes, run_dir, outcome)  # 10
+            finally:
+                if not spec.leave_running:  # 11
+                    progress("tearing down")
+                    _teardown(system, nodes, outcome)
+    return _conclude(spec, run_dir, workload, outcome, progress)
+
+
+def _exercise(spec, nodes, system, package: Package, workload, rng, run_dir, stop, outcome, observer, progress) -> None:
+    """Steps 4-9: health, faults and workload, heal, recovery, final reads."""
+    open_client = _client_opener(system)
+    with HistoryWriter(run_dir / store.HISTORY) as writer:  # the file exists even if nothing runs
+        outcome.reason = wait_healthy(system, nodes, open_client, deadline_s=HEALTH_DEADLINE_S, stop=stop.is_set)
+        if stop.is_set():
+            outcome.reason = "interrupted before the workload began"
+        if outcome.reason is not None:
+            return
+        keys: dict = {}  # every key the workload touched, in order (an ordered set)
+
+        def record(op: Op) -> None:
+            if op.type == "invoke" and op.is_client and op.key is not None:
+                keys.setdefault(op.key)
+            observer(op)
+
+        try:
+            package.nemesis.setup()  # 5
+        except RaftJepsenError as e:
+            outcome.reason = f"nemesis setup failed: {e}"
+            _heal(package, outcome)
+            return
+        t0 = time.monotonic_ns()  # time 0 of the history: the fault timetable counts from here
+        outcome.started_epoch_ns = time.time_ns()
+        interpreter = Interpreter(
+            nodes=nodes,
+            open_client=open_client,
+            nemesis=package.nemesis,
+            writer=writer,
+            concurrency=spec.concurrency,
+            rng=rng,
+            clock=lambda: time.monotonic_ns() - t0,
+            stop=stop,
+            observer=record,
+        )
+        try:
+            faults = [({"f": start}, {"f": stop_}) for start, stop_ in package.faults]
+            main = with_nemesis(fault_schedule(faults, spec.nemesis_interval, rng), rate(spec.rate, workload.generator(spec, rng)))
+            progress(f"running {spec.workload} for {spec.time_limit:g} s (seed {spec.seed})")
+            if interpreter.run(time_limit(spec.time_limit, main)):  # 6
+                progress(f"healing, {spec.recovery_time:g} s to recover, final reads")
+                heals = [{"f": f} for f in package.final]
+                reads = workload.final_reads(spec, [n.name for n in nodes], list(keys))
+                interpreter.run(final_phase(heals, spec.recovery_time, reads))  # 7, 8, 9
+        finally:
+            interpreter.close()
+            _heal(package, outcome)  # 7: heal everything, whatever happened above
+            outcome.duration_s = round((time.monotonic_ns() - t0) / 1e9, 3)
+        if stop.is_set():
+            outcome.reason = f"interrupted after {outcome.duration_s:g} s"
+
+
+def _heal(package: Package, outcome: _Outcome) -> None:
+    try:
+        package.nemesis.teardown()
+    except RaftJepsenError as e:
+        outcome.warnings.append(f"healing failed: {e}")
+
+
+def _conclude(spec: Spec, run_dir: Path, workload, outcome: _Outcome, progress) -> RunResult:
+    """Steps 12-14."""
+    progress("checking the history")
+    history = list(read_jsonl(run_dir / store.HISTORY))
+    checkers = {**workload.checkers(spec), "stats": Stats()}
+    valid, reason, results = verdict.judge(history, checkers)
+    if outcome.reason is not None and valid is not False:  # a found anomaly is real, even in a partial run
+        valid, reason = "unknown", outcome.reason
+    counts = {t: sum(1 for op in history if op.is_client and op.type == t) for t in ("invoke", "ok", "fail", "info")}
+    document = {
+        "schema": 1,
+        "valid": valid,
+        "reason": reason,
+        "test": spec.test_name,
+        "run_dir": str(run_dir),
+        "started": datetime.fromtimestamp(outcome.started_epoch_ns / 1e9, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "started_epoch_ns": outcome.started_epoch_ns,
+        "duration_s": outcome.duration_s,
+        "seed": spec.seed,
+        "system": spec.system,
+        "bugs": list(spec.bugs),
+        "workload": spec.workload,
+        "nemesis": list(spec.nemesis),
+        "nodes": outcome.nodes,
+        "op_counts": counts,
+        "checkers": results,
+        "warnings": outcome.warnings,
+    }
+    store.write_results(run_dir, document)
+    _write_reports(spec, run_dir, document, progress)
+    return RunResult(spec, run_dir, valid, reason, document)
+
+
+def _write_reports(spec: Spec, run_dir: Path, document: dict, progress) -> None:
+    """Step 14. The verdict is already on disk: a report failure is only a warning."""
+    try:
+        html.write_report(run_dir)
+    except Exception as e:
+        progress(f"warning: no report.html: {type(e).__name__}: {e}")
+    if spec.junit:
+        junit.write_junit([document], run_dir / "junit.xml")
+
+
+def _new_run_dir(spec: Spec) -> Path:
+    run_dir = store.create_run_dir(spec.store, spec.test_name, datetime.now(timezone.utc))
+    store.write_spec(run_dir, replace(spec, test_count=1))  # this run alone, with its own seed
+    store.update_latest(spec.store, run_dir)
+    return run_dir
+
+
+def _client_opener(system: System) -> Callable[[Node], Client]:
+    def open_client(node: Node) -> Client:
+        client = system.client(node)
+        client.open(node)
+        return client
+
+    return open_client
+
+
+def _on_every_node(action: Callable[[Node], None], nodes: list[Node]) -> None:
+    with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+        for future in [pool.submit(action, n) for n in nodes]:
+            future.result()  # the first failure propagates, after every node has had its go
+
+
+def _collect_logs(system: System, nodes: list[Node], run_dir: Path, outcome: _Outcome) -> None:
+    if not isinstance(system, HasLogs):
+        return
+    for node in nodes:
+        for path in system.log_files(node):
+            try:
+                node.remote.download(path, store.node_dir(run_dir, node.name) / Path(path).name)
+            except Exception as e:  # a missing log never costs the verdict
+                outcome.warnings.append(f"{node.name}: could not copy {path}: {e}")
+
+
+def _teardown(system: System, nodes: list[Node], outcome: _Outcome) -> None:
+    for node in nodes:
+        try:
+            system.teardown(node)
+        except Exception as e:
+            outcome.warnings.append(f"{node.name}: teardown failed: {e}")
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event, progress) -> Iterator[None]:
+    """SIGINT/SIGTERM set `stop` (the run then heals, checks and tears down); a second one raises
+    KeyboardInterrupt. Signal handlers can only be installed from the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        progress(f"{signal.Signals(signum).name}: stopping; healing, checking what ran, tearing down (again to abort)")
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

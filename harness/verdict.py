@@ -1,0 +1,68 @@
+"""The verdict of a run: check the assumptions, then run the checkers (STYLE.md 6, 10).
+
+Before any checker's opinion counts, the history must be well formed (one outstanding op per
+process, no process reused after `info`) and must hold at least one successful read and one
+successful write: without them "valid" would mean "nothing was tested". Checkers are composed by
+taking the worst verdict (False > "unknown" > True); a checker that crashes gives "unknown" with
+its error, never a crashed run."""
+
+from __future__ import annotations
+
+from checkers.core import Checker, compose
+from harness.errors import HistoryError
+from harness.history import Op, pair
+
+
+def malformed(history: list[Op]) -> str | None:
+    try:
+        pair(history)
+    except HistoryError as e:
+        return f"history not well formed: {e}"
+    return None
+
+
+def thin(history: list[Op]) -> str | None:
+    """Why this history is too thin to test anything, or None."""
+    succeeded = {op.f for op in history if op.is_client and op.type == "ok"}
+    missing = [f for f in ("read", "write") if f not in succeeded]
+    if missing:
+        return f"no {' and no '.join(missing)} succeeded: nothing was tested"
+    return None
+
+
+def judge(history: list[Op], checkers: dict[str, Checker]) -> tuple[bool | str, str | None, dict[str, dict]]:
+    """(valid, reason when unknown, each checker's result)."""
+    results = compose(checkers).check(history)
+    valid = results.pop("valid")
+    reason = malformed(history)
+    if reason is not None:
+        return "unknown", reason, results
+    reason = thin(history)
+    # A proven anomaly stands even in a thin history; "nothing succeeded" (stats) is not one.
+    if reason is not None and not any(r["valid"] is False for n, r in results.items() if n != "stats"):
+        return "unknown", reason, results
+    if valid == "unknown":
+        reason = next(_why_unknown(name, r) for name, r in results.items() if r["valid"] == "unknown")
+    return valid, reason, results
+
+
+def _why_unknown(name: str, result: dict) -> str:
+    unknown = result.get("unknown") or []
+    if result.get("error"):
+        return f"{name}: {result['error']}"
+    if unknown and isinstance(unknown[0], dict) and unknown[0].get("reason"):
+        return f"{name}: key {unknown[0].get('key')!r}: {unknown[0]['reason']}"
+    return f"{name} could not decide"
+
+
+def anomaly(results: dict[str, dict]) -> str | None:
+    """The first anomaly found, in one line."""
+    for name, result in results.items():
+        if result.get("valid") is False:
+            failures = result.get("failures") or []
+            if failures and isinstance(failures[0], dict):
+                f = failures[0]
+                more = f" (+{len(failures) - 1} more keys)" if len(failures) > 1 else ""
+                return f"{name}: key {f.get('key')!r}: {f.get('message', 'not linearizable')}{more}"
+            return f"{name}: {result.get('error') or 'invalid'}"
+    return None

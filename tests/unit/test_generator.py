@@ -1,0 +1,144 @@
+"""Generators on a virtual clock (harness.generator.simulate): schedules, not timings."""
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.generator.core import (
+    NS,
+    PENDING,
+    EachThread,
+    Limit,
+    Once,
+    Repeatedly,
+    clients,
+    mix,
+    phases,
+    rate,
+    seq,
+    time_limit,
+    with_nemesis,
+)
+from harness.generator.faults import fault_schedule, final_phase
+from harness.generator.simulate import simulate
+from harness.history import pair
+
+READ = {"f": "read", "key": "k", "value": None}
+WRITE = {"f": "write", "key": "k", "value": 1}
+FAULTS = [({"f": "start-partition"}, {"f": "stop-partition"}), ({"f": "kill"}, {"f": "start"})]
+
+
+def reads():
+    return Repeatedly(lambda rng: READ)
+
+
+def invokes(history):
+    return [op for op in history if op.type == "invoke"]
+
+
+def workload(seed):
+    rng = random.Random(seed)
+    ops = Repeatedly(lambda r: {"f": "write", "key": f"k{r.randrange(3)}", "value": r.randrange(5)})
+    return time_limit(20, with_nemesis(fault_schedule(FAULTS, 2, rng), rate(50, ops)))
+
+
+def test_same_seed_same_schedule_and_another_seed_another():
+    first = simulate(workload(7), concurrency=4, seed=7)
+    assert first == simulate(workload(7), concurrency=4, seed=7)
+    assert first != simulate(workload(8), concurrency=4, seed=8)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(0, 40), concurrency=st.integers(1, 6))
+def test_limit_gives_exactly_n_invocations_all_completed(n, concurrency):
+    history = simulate(clients(Limit(n, reads())), concurrency=concurrency)
+    assert len(invokes(history)) == n
+    assert all(call.complete is not None for call in pair(history))
+
+
+@settings(max_examples=20, deadline=None)
+@given(seconds=st.floats(0.5, 5), per_second=st.floats(5, 200), seed=st.integers(0, 1000))
+def test_time_limit_and_rate_are_respected_in_virtual_time(seconds, per_second, seed):
+    history = simulate(clients(time_limit(seconds, rate(per_second, reads()))), concurrency=5, seed=seed)
+    times = [op.time for op in invokes(history)]
+    assert times and max(times) < seconds * NS
+    expected = seconds * per_second
+    # stagger draws gaps uniformly in [0, 2/rate): the count is within a few standard deviations
+    assert abs(len(times) - expected) <= 4 * expected**0.5 + 2
+
+
+def test_rate_spaces_invocations_over_all_threads_together():
+    history = simulate(clients(time_limit(100, rate(10, reads()))), concurrency=10, seed=1)
+    assert 900 <= len(invokes(history)) <= 1100  # 10/s over 100 s, not 10/s per thread
+
+
+def test_faults_alternate_start_stop_on_a_fixed_timetable():
+    history = simulate(workload(3), concurrency=4, seed=3)
+    faults = [op for op in history if op.process == "nemesis"]
+    assert [op.time // NS for op in faults] == list(range(2, 20, 2))
+    assert all(op.type == "info" for op in faults)
+    starts, stops = faults[0::2], faults[1::2]
+    pairs = dict((start["f"], stop["f"]) for start, stop in FAULTS)
+    assert all(pairs[a.f] == b.f for a, b in zip(starts, stops))
+    assert {op.f for op in starts} == {"start-partition", "kill"}  # both kinds drawn
+
+
+def test_client_ops_never_run_on_the_nemesis_thread_and_faults_never_on_clients():
+    history = simulate(workload(5), concurrency=3, seed=5)
+    assert all((op.process == "nemesis") == (op.f in {"start-partition", "stop-partition", "kill", "start"}) for op in history)
+
+
+def test_phases_start_only_after_every_op_of_the_previous_phase_completed():
+    history = simulate(clients(phases(Limit(7, reads()), Limit(5, Repeatedly(lambda r: WRITE)))), concurrency=3, latency_ns=10)
+    last_read_done = max(op.time for op in history if op.f == "read" and op.type == "ok")
+    first_write = min(op.time for op in history if op.f == "write")
+    assert first_write >= last_read_done
+    assert [op.f for op in invokes(history)] == ["read"] * 7 + ["write"] * 5
+
+
+def test_each_thread_gives_every_client_thread_its_own_copy():
+    history = simulate(clients(EachThread(Limit(2, reads()))), concurrency=4)
+    by_process = {}
+    for op in invokes(history):
+        by_process[op.process] = by_process.get(op.process, 0) + 1
+    assert by_process == {0: 2, 1: 2, 2: 2, 3: 2}  # and none on the nemesis thread
+
+
+def test_mix_draws_from_every_source_until_all_are_exhausted():
+    history = simulate(clients(mix(Limit(30, reads()), Limit(20, Repeatedly(lambda r: WRITE)))), concurrency=2, seed=4)
+    fs = [op.f for op in invokes(history)]
+    assert fs.count("read") == 30 and fs.count("write") == 20
+    assert fs != sorted(fs)  # interleaved, not one after the other
+
+
+def test_info_retires_the_process_and_its_thread_carries_on_as_a_new_one():
+    history = simulate(clients(Limit(6, reads())), concurrency=2, outcome=lambda op: "info")
+    processes = [op.process for op in invokes(history)]
+    assert len(set(processes)) == 6  # never reused
+    assert {p % 2 for p in processes} == {0, 1}  # process + concurrency: the same two threads
+    pair(history)  # well formed
+
+
+def test_final_phase_heals_waits_then_reads_through_every_node():
+    reads_ = seq(*(Once({"f": "read", "key": "k", "node": n}) for n in ("n1", "n2", "n3")))
+    gen = phases(clients(Limit(3, reads())), final_phase([{"f": "stop-partition"}, {"f": "start"}], 2.0, reads_))
+    history = simulate(gen, concurrency=2, latency_ns=1000)
+    heals = [op for op in history if op.process == "nemesis"]
+    finals = [op for op in invokes(history) if op.node]
+    assert [op.f for op in heals] == ["stop-partition", "start"]
+    assert [op.node for op in finals] == ["n1", "n2", "n3"]
+    assert min(op.time for op in finals) >= max(op.time for op in heals) + 2 * NS
+
+
+def test_a_generator_that_waits_on_nothing_is_reported_not_spun_forever():
+    class Stuck:
+        def op(self, ctx):
+            return PENDING
+
+        def update(self, ctx, event):
+            return self
+
+    with pytest.raises(RuntimeError, match="pending"):
+        simulate(Stuck())
