@@ -18,11 +18,15 @@ partition:
    that blew up.
 
 The search core, `search`, sees only integers (entry codes, operation ids, state ids) and a
-`step` function on them, so it could move to native code without its callers changing.
+`step` function on them, so it also exists in native code: `checkers._native` (the Rust crate in
+`native/`, built by `pip install` where Rust is present) takes the same steps in the same order,
+faster. The checker uses it when it is built, unless RAFT_JEPSEN_PURE_PYTHON=1; this module's
+`search` is the fallback and the oracle it is tested against.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Generator
@@ -30,6 +34,11 @@ from typing import Any, Callable, Generator
 from checkers.models import UNKNOWN, Model, Operation, get_model
 from harness.errors import HistoryError
 from harness.history import Call, Op, pair
+
+try:
+    from checkers._native import Search as NativeSearch
+except ImportError:  # built only where Rust is present: the Python core is the fallback
+    NativeSearch = None
 
 DEFAULT_TIMEOUT_S = 60.0
 MAX_STATES = 10_000_000  # cached configurations per partition: about 750 MB
@@ -122,6 +131,21 @@ def search(entries: list[int], step: Callable[[int, int], int]) -> Generator[int
     return True, [op_of[c] for c, _ in calls]
 
 
+def native_search(entries: list[int], step: Callable[[int, int], int]) -> Generator[int, None, tuple[bool, list[int]]]:
+    """`search` in Rust: same arguments, same pauses, same result."""
+    core = NativeSearch(entries)
+    while (done := core.run(step, _SLICE + 1)) is None:
+        yield core.states
+    return done
+
+
+def search_core() -> Callable[..., Generator[int, None, tuple[bool, list[int]]]]:
+    """The native core when it is built, unless the environment sets RAFT_JEPSEN_PURE_PYTHON=1."""
+    if NativeSearch is None or os.environ.get("RAFT_JEPSEN_PURE_PYTHON", "") not in ("", "0"):
+        return search
+    return native_search
+
+
 class Interned:
     """A model on integers for `search`: states are numbered as they are first reached."""
 
@@ -205,11 +229,12 @@ class LinearizabilityChecker:
         failures: list[dict] = []
         unknown: list[dict] = []
         running = []
+        core = search_core()
         for part in parts:
             searched = model.prune(part) if self.prune and model.prune else part
             entries = entries_of(searched)
             key = part[0].key if model.partition else None
-            running.append(_Partition(key, part, searched, entries, search(entries, Interned(model, searched).step)))
+            running.append(_Partition(key, part, searched, entries, core(entries, Interned(model, searched).step)))
         # Partitions take turns, a few slices of search each, so that one that explodes does
         # not hide another that fails fast (Porcupine searches them in parallel and stops at
         # the first failure). After the turn that finds a failure, the verdict is settled.
