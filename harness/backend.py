@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Callable, ContextManager, Iterator
 
+import workloads
 from harness import docker_env, image, nodes_file
 from harness.cluster import Cluster
 from harness.nemesis.package import Package, package
@@ -64,7 +65,8 @@ def _ssh_hosts(spec: Spec, progress: Callable[[str], None]) -> Iterator[list[Nod
 
 
 def _system(spec: Spec, nodes: list[Node]) -> System:
-    return make_system(spec.system, nodes, bugs=spec.bugs)
+    retries = workloads.get(spec.workload).CLIENT_RETRIES
+    return make_system(spec.system, nodes, bugs=spec.bugs, client_retries=retries)
 
 
 def _nemesis_package(spec: Spec, nodes: list[Node], system: System, rng: random.Random) -> Package:

@@ -6,7 +6,11 @@ harness notices:
 
 - `stale-read`: every `STALE_EVERY`-th read of a key answers the value before the latest write;
 - `lost-write`: every `LOST_EVERY`-th write is acknowledged but never applied;
-- `crash`: every `CRASH_EVERY`-th operation raises in the client after taking effect.
+- `crash`: every `CRASH_EVERY`-th operation raises in the client after taking effect;
+- `duplicate-apply`: every `DUPLICATE_EVERY`-th append is applied twice (raftkv's flaw of that
+  name, as a retried command without client dedup shows it).
+
+Besides read / write / cas it serves `append` (the key's list grows by the value), as raftkv does.
 
 `FakePartition` is a nemesis for it: while a partition is in force only the first node serves,
 every other node refuses with a definite `not-leader` (as raftkv does without a quorum).
@@ -25,10 +29,11 @@ from harness.history import Op
 from harness.nemesis.package import ComposedNemesis, Package
 from harness.nodes import Node
 
-FLAWS = ("stale-read", "lost-write", "crash")
+FLAWS = ("stale-read", "lost-write", "crash", "duplicate-apply")
 STALE_EVERY = 5
 LOST_EVERY = 4
 CRASH_EVERY = 7
+DUPLICATE_EVERY = 6
 LOG_FILE = "/var/log/rj/node.log"
 
 
@@ -75,6 +80,10 @@ class AtomDB:
             if current != old:
                 return op.completed("fail", error="cas-mismatch")
             self._set(key, new)
+            return op.completed("ok")
+        if op.f == "append":
+            times = 2 if self.flaw == "duplicate-apply" and self._nth("append", DUPLICATE_EVERY) else 1
+            self._set(key, (current or []) + [op.value] * times)
             return op.completed("ok")
         return op.completed("fail", error="bad-request")
 

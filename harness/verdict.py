@@ -23,8 +23,8 @@ def malformed(history: list[Op]) -> str | None:
 
 def thin(history: list[Op]) -> str | None:
     """Why this history is too thin to test anything, or None."""
-    succeeded = {op.f for op in history if op.is_client and op.type == "ok"}
-    missing = [f for f in ("read", "write") if f not in succeeded]
+    succeeded = {"read" if op.f == "read" else "write" for op in history if op.is_client and op.type == "ok"}
+    missing = [f for f in ("read", "write") if f not in succeeded]  # any update (cas, append) is a write
     if missing:
         return f"no {' and no '.join(missing)} succeeded: nothing was tested"
     return None
@@ -62,7 +62,7 @@ def anomaly(results: dict[str, dict]) -> str | None:
             failures = result.get("failures") or []
             if failures and isinstance(failures[0], dict):
                 f = failures[0]
-                more = f" (+{len(failures) - 1} more keys)" if len(failures) > 1 else ""
+                more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
                 return f"{name}: key {f.get('key')!r}: {f.get('message', 'not linearizable')}{more}"
-            return f"{name}: {result.get('error') or 'invalid'}"
+            return f"{name}: {result.get('message') or result.get('error') or 'invalid'}"
     return None

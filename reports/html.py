@@ -63,7 +63,7 @@ def render(run: RunFolder) -> str:
         verdict=_verdict(r["valid"]),
         run_dir=str(run.path),
         op_counts=r.get("op_counts") or _op_counts(run.history),
-        checkers=[(name, _verdict(res.get("valid")) if isinstance(res, dict) else "unknown", _raw(res))
+        checkers=[(name, _verdict(res.get("valid")) if isinstance(res, dict) else "unknown", _findings(res), _raw(res))
                   for name, res in sorted((r.get("checkers") or {}).items())],
         key_views=key_views,
         faults=fault_list,
@@ -104,6 +104,21 @@ def _notes(stats, key_views) -> list[str]:
             notes.append(f"Key {v.key}: {v.total_ops:,} operations; the view shows {v.shown_ops:,} of them, "
                          f"around the first operation that could not be linearized.")
     return notes
+
+
+def _findings(res: Any) -> list[str]:
+    """A checker's one-line findings, shown above its raw result: its `message`, and the
+    `message` of each failure the page does not draw elsewhere (the linearizability view draws
+    those with `ops`), the first `_JSON_ITEMS` of them."""
+    if not isinstance(res, dict):
+        return []
+    lines = [res["message"]] if isinstance(res.get("message"), str) else []
+    failures = res.get("failures") if isinstance(res.get("failures"), list) else []
+    told = [f for f in failures if isinstance(f, dict) and isinstance(f.get("message"), str) and "ops" not in f]
+    lines += [f["message"] if f.get("key") is None else f"key {f['key']!r}: {f['message']}" for f in told[:_JSON_ITEMS]]
+    if len(told) > _JSON_ITEMS:
+        lines.append(f"… {len(told) - _JSON_ITEMS:,} more")
+    return lines
 
 
 def _raw(res: Any) -> str:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import random
 
+from checkers import availability
 from harness.generator.core import Generator, Repeatedly
 from workloads import registers
 
 MODEL = "kv"
+CLIENT_RETRIES = 0  # an unknown write stays unknown: the history is what a bare client sees
 KEYS = tuple(f"k{i}" for i in range(1, 6))
 
 
@@ -24,4 +26,4 @@ def final_reads(spec, nodes: list[str], keys: list) -> Generator:
 
 
 def checkers(spec) -> dict:
-    return registers.linearizable_checker(MODEL)
+    return {**registers.linearizable_checker(MODEL), "availability": availability.for_spec(spec)}

@@ -17,6 +17,13 @@ history, and why:
   for the answer to a later request.
 
 The completion's `node` is the node that gave the final answer (or was being asked).
+
+With `retries` (what a real client library does, and what raftkv's session table makes safe), a
+command whose outcome is unknown is sent again, up to `retries` more times, with the same
+(client, seq), to the next node in turn (its redirect leads to the leader), reconnecting as
+needed. Only an `ok` settles an earlier unknown attempt: a definite refusal of a retry says that
+this attempt did nothing, not the one before it, so the command then stays `info`. Reads are
+never retried: they change nothing, and a final read must come from the node it names.
 """
 
 from __future__ import annotations
@@ -25,12 +32,14 @@ import json
 import secrets
 import select
 import socket
+import time
 from typing import Mapping
 
 from harness.history import Op
 from harness.nodes import Node
 
 MAX_REDIRECTS = 2
+RETRY_BACKOFF_S = 0.25  # between retries: long enough for a redirect target to have been elected
 _HANDSHAKE = b'{"id": 0, "op": "status"}\n'  # id 0: commands are numbered from 1
 TIMEOUT_S = 3.0  # above raftkv's own 2 s commit wait, so its definite/indefinite answer comes first
 
@@ -44,10 +53,21 @@ class _Unknown(Exception):
 
 
 class RaftKVClient:
-    def __init__(self, peers: Mapping[str, tuple[str, int]] | None = None, *, timeout: float = TIMEOUT_S):
-        """`peers`: every node's client address by name, to follow redirects to the leader."""
+    def __init__(
+        self,
+        peers: Mapping[str, tuple[str, int]] | None = None,
+        *,
+        timeout: float = TIMEOUT_S,
+        retries: int = 0,
+        backoff: float = RETRY_BACKOFF_S,
+    ):
+        """`peers`: every node's client address by name, to follow redirects to the leader and
+        to retry through. `retries`: how many times a command whose outcome is unknown is sent
+        again (see the module docstring), `backoff` seconds apart."""
         self._peers = dict(peers or {})
         self._timeout = timeout
+        self._retries = retries
+        self._backoff = backoff
         self._home: str | None = None
         self._conns: dict[str, tuple[socket.socket, object]] = {}
         self._client = f"c-{secrets.token_hex(4)}"  # with seq, names each command exactly once
@@ -62,7 +82,21 @@ class RaftKVClient:
         request = {"id": self._seq, "client": self._client, "seq": self._seq, "op": op.f, "key": op.key}
         if op.f != "read":
             request["value"] = op.value
-        target, hops = self._home, 0
+        done = self._attempt(op, request, self._home)
+        if op.f == "read" or done.type != "info":
+            return done
+        targets = self._retry_targets()
+        for attempt in range(1, self._retries + 1):
+            time.sleep(self._backoff)
+            retry = self._attempt(op, request, targets[attempt % len(targets)])
+            if retry.type == "ok":
+                return retry
+            done = retry.completed("info", error=f"{retry.error} (retry {attempt} of {self._retries})")
+        return done
+
+    def _attempt(self, op: Op, request: dict, target: str) -> Op:
+        """One sending of `request`, following not-leader redirects."""
+        hops = 0
         while True:
             try:
                 reply = self._exchange(target, request)
@@ -80,6 +114,11 @@ class RaftKVClient:
                 target, hops = leader, hops + 1
                 continue
             return op.completed("fail" if definite else "info", node=target, error=error)
+
+    def _retry_targets(self) -> list[str]:
+        """The home node, then every other node: a retry goes to the next one in turn, so that a
+        dead or cut-off home node does not take every retry with it."""
+        return [self._home] + sorted(n for n in self._peers if n != self._home)
 
     def close(self) -> None:
         for node in list(self._conns):

@@ -12,8 +12,9 @@ from harness.systems.raftkv import RaftKV
 SYSTEMS = {"raftkv": RaftKV}
 
 
-def make_system(name: str, nodes: Sequence[Node], *, bugs: Sequence[str] = ()) -> System:
-    """The adapter called `name`, for a cluster of `nodes`, started with the given bug switches."""
+def make_system(name: str, nodes: Sequence[Node], *, bugs: Sequence[str] = (), client_retries: int = 0) -> System:
+    """The adapter called `name`, for a cluster of `nodes`, started with the given bug switches,
+    whose clients resend a command of unknown outcome `client_retries` times."""
     if name not in SYSTEMS:
         raise UsageError(f"unknown system {name!r} (expected one of {', '.join(SYSTEMS)})")
-    return SYSTEMS[name](nodes, bugs=bugs)
+    return SYSTEMS[name](nodes, bugs=bugs, client_retries=client_retries)

@@ -69,9 +69,13 @@ echo resumed
 class RaftKV:
     """System adapter for raftkv: Killable, Pausable, HasPrimaries, HasLogs."""
 
-    def __init__(self, nodes: Sequence[Node], *, bugs: Sequence[str] = (), simulate_page_cache: bool = True):
+    def __init__(self, nodes: Sequence[Node], *, bugs: Sequence[str] = (), client_retries: int = 0,
+                 simulate_page_cache: bool = True):
+        """`client_retries`: how often a client resends a command whose outcome is unknown
+        (harness.clients.raftkv); the workload chooses it."""
         self.nodes = list(nodes)
         self.bugs = list(bugs)
+        self.client_retries = client_retries
         self.simulate_page_cache = simulate_page_cache
 
     def setup(self, node: Node) -> None:
@@ -85,7 +89,7 @@ class RaftKV:
         _run(node, f"rm -rf {DATA_DIR} {PID_FILE}", "teardown")
 
     def client(self, node: Node) -> Client:
-        return RaftKVClient({n.name: n.client_addr for n in self.nodes})
+        return RaftKVClient({n.name: n.client_addr for n in self.nodes}, retries=self.client_retries)
 
     def kill(self, node: Node) -> None:
         _run(node, _KILL, "kill")

@@ -194,3 +194,74 @@ def test_a_node_that_accepts_but_never_answers_is_fail_before_sending(nodes):
     done = client_for(n1, timeout=0.2).invoke(op("write", 1))
     assert (done.type, done.error) == ("fail", "node not answering")
     assert not n1.requests
+
+
+# --- retries: what a client library does with a command of unknown outcome -----------------
+
+
+def retrying_client(home, *others, retries=2, timeout=0.2):
+    client = RaftKVClient({n.name: n.server.server_address for n in others}, timeout=timeout, retries=retries, backoff=0)
+    client.open(home.node)
+    return client
+
+
+def ids(node):
+    return [(r["client"], r["seq"]) for r in node.requests]
+
+
+def test_by_default_an_unknown_outcome_is_not_retried(nodes):
+    n1 = nodes("n1", lambda r: HOLD)
+    assert client_for(n1, timeout=0.2).invoke(op("append", 5)).type == "info"
+    assert len(n1.requests) == 1
+
+
+def test_a_timed_out_command_is_resent_to_the_next_node_with_the_same_identity_and_its_ok_counts(nodes):
+    n1 = nodes("n1", lambda r: HOLD)
+    n2 = nodes("n2", lambda r: {"ok": True, "value": [5]})
+    done = retrying_client(n1, n2).invoke(op("append", 5))
+    assert (done.type, done.node, done.value) == ("ok", "n2", 5)
+    assert ids(n1) == ids(n2) and len(ids(n1)) == 1
+
+
+def test_a_lost_connection_is_retried_on_a_new_connection(nodes):
+    answers = iter([HANG_UP, {"ok": True}])
+    n1 = nodes("n1", lambda r: next(answers))
+    done = retrying_client(n1).invoke(op("append", 1))
+    assert done.type == "ok"
+    assert n1.connections == 2 and len(set(ids(n1))) == 1
+
+
+def test_a_command_still_unknown_after_every_retry_is_info(nodes):
+    n1 = nodes("n1", lambda r: {"ok": False, "error": "timeout", "definite": False})
+    done = retrying_client(n1, retries=3).invoke(op("append", 1))
+    assert (done.type, done.error) == ("info", "timeout (retry 3 of 3)")
+    assert len(n1.requests) == 4 and len(set(ids(n1))) == 1
+
+
+def test_a_definite_refusal_of_a_retry_does_not_make_an_unknown_first_attempt_a_fail(nodes):
+    answers = iter([{"ok": False, "error": "lost-leadership", "definite": False},
+                    {"ok": False, "error": "not-leader", "definite": True}])
+    n1 = nodes("n1", lambda r: next(answers))
+    done = retrying_client(n1, retries=1).invoke(op("append", 1))
+    assert (done.type, done.error) == ("info", "not-leader (retry 1 of 1)")
+
+
+def test_a_definite_refusal_of_the_first_attempt_is_fail_without_retrying(nodes):
+    n1 = nodes("n1", lambda r: {"ok": False, "error": "not-leader", "definite": True})
+    done = retrying_client(n1).invoke(op("append", 1))
+    assert done.type == "fail" and len(n1.requests) == 1
+
+
+def test_reads_are_never_retried(nodes):
+    n1 = nodes("n1", lambda r: HOLD)
+    assert retrying_client(n1).invoke(op("read")).type == "info"
+    assert len(n1.requests) == 1
+
+
+def test_the_next_command_after_a_retried_one_has_a_new_identity(nodes):
+    answers = iter([HOLD, {"ok": True}, {"ok": True}])
+    n1 = nodes("n1", lambda r: next(answers))
+    client = retrying_client(n1, retries=1)
+    assert client.invoke(op("append", 1)).type == "ok"
+    assert client.invoke(op("append", 2)).type == "ok"
+    assert [seq for _, seq in ids(n1)] == [1, 1, 2]

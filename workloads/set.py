@@ -1,0 +1,53 @@
+"""The set workload (Jepsen's set): adds of unique integers to a few sets, then final reads.
+
+raftkv has no set type: its `append` is the add, and a read returns the list it built, which
+holds each element once as long as every add is applied once. Every key lives for the whole run,
+so an add acknowledged early must survive every fault that follows; the final reads through
+every node, after healing, decide (checkers.sets). Clients resend an add of unknown outcome with
+the same (client, seq), so a node without client dedup (`duplicate-apply`) shows duplicates."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from checkers import availability
+from checkers.sets import ADD, SetChecker
+from harness.generator.core import PENDING, Context, Generator, invocation
+from harness.history import Op
+from workloads import registers
+
+MODEL = None  # checked by checkers.sets, not by the linearizability search
+CLIENT_RETRIES = 3
+KEYS = ("s1", "s2", "s3")
+READ_SHARE = 0.2  # reads during the run only show duplicates and strays; the final reads decide
+
+
+@dataclass(frozen=True, slots=True)
+class Adds:
+    """Adds of 1, 2, 3, ... to random keys, mixed with reads."""
+
+    next_element: int
+
+    def op(self, ctx: Context):
+        if not ctx.free_threads():
+            return PENDING
+        key = ctx.rng.choice(KEYS)
+        if ctx.rng.random() < READ_SHARE:
+            return invocation(ctx, {"f": "read", "key": key, "value": None}), self
+        return invocation(ctx, {"f": ADD, "key": key, "value": self.next_element}), Adds(self.next_element + 1)
+
+    def update(self, ctx: Context, event: Op) -> Generator:
+        return self
+
+
+def generator(spec, rng: random.Random) -> Generator:
+    return Adds(1)
+
+
+def final_reads(spec, nodes: list[str], keys: list) -> Generator:
+    return registers.final_reads(nodes, KEYS)
+
+
+def checkers(spec) -> dict:
+    return {"set": SetChecker(), "availability": availability.for_spec(spec)}
