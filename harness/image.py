@@ -8,12 +8,15 @@ base, so an unchanged tree never rebuilds and an edited raftkv always does."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import io
 import sys
 import tarfile
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -74,7 +77,26 @@ def ensure_image(
     client: docker.DockerClient, *, base: str | None = None, force: bool = False, progress: Progress = _stderr
 ) -> str:
     """The node image's tag, building the image (and the offline base) first when its inputs
-    have no image yet. `base` names a registry image to build on instead of the bootstrap."""
+    have no image yet. `base` names a registry image to build on instead of the bootstrap.
+
+    Builds are serialised across processes (a file lock): two runs started together would
+    otherwise both build, and one's clean-up of superseded images would pull the other's away."""
+    with _build_lock():
+        return _ensure_image(client, base, force, progress)
+
+
+@contextlib.contextmanager
+def _build_lock() -> Iterator[None]:
+    path = Path(tempfile.gettempdir()) / "raft-jepsen-image.lock"
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _ensure_image(client: docker.DockerClient, base: str | None, force: bool, progress: Progress) -> str:
     inputs = context_inputs()
     packages = read_packages(inputs["packages"].decode())
     if base is None:
