@@ -74,20 +74,26 @@ def availability(history: list[Op], window_s: float = DEFAULT_WINDOW_S) -> dict:
     return result
 
 
-def _failovers(calls: list[Call], faults: list[Op]) -> list[dict]:
+def recovery_times(calls: list[Call], starts: list[int]) -> list[int | None]:
+    """For each time in `starts`: ns until the first ok completion of an op invoked at or after
+    it (ops already in flight when a fault began do not count), or None if none ever completes."""
     ok = sorted((c.invoke.time, c.complete.time) for c in calls if c.type == "ok")
     invoked = [i for i, _ in ok]
     # earliest[i]: the first ok completion among the ops invoked at or after invoked[i]
     earliest = [done for _, done in ok]
     for i in range(len(earliest) - 2, -1, -1):
         earliest[i] = min(earliest[i], earliest[i + 1])
-    out = []
-    for fault in faults:
-        i = bisect.bisect_left(invoked, fault.time)
-        took = earliest[i] - fault.time if i < len(ok) else None
-        out.append({"index": fault.index, "f": fault.f, "time_s": _s(fault.time),
-                    "failover_s": None if took is None else _s(took)})
+    out: list[int | None] = []
+    for start in starts:
+        i = bisect.bisect_left(invoked, start)
+        out.append(earliest[i] - start if i < len(ok) else None)
     return out
+
+
+def _failovers(calls: list[Call], faults: list[Op]) -> list[dict]:
+    took = recovery_times(calls, [fault.time for fault in faults])
+    return [{"index": fault.index, "f": fault.f, "time_s": _s(fault.time),
+             "failover_s": None if t is None else _s(t)} for fault, t in zip(faults, took)]
 
 
 def _ok_seconds_share(ok_times: list[int], start: int, end: int) -> float:

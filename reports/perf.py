@@ -12,10 +12,10 @@ All figures are computed from the paired history, so they describe what clients 
 
 from __future__ import annotations
 
-import bisect
 import math
 from dataclasses import dataclass
 
+from checkers.availability import recovery_times
 from harness.history import Call
 from reports.timeline import Fault
 
@@ -108,17 +108,7 @@ def _longest_gap(done: list[Call], duration: int) -> tuple[int, int]:
 
 
 def _failovers(done: list[Call], faults: list[Fault]) -> list[tuple[Fault, int | None]]:
-    ok = sorted((c.invoke.time, c.complete.time) for c in done if c.type == "ok")
-    invoked = [i for i, _ in ok]
-    # earliest[i]: the first ok completion among ops invoked at or after invoked[i]
-    earliest = [c for _, c in ok]
-    for i in range(len(earliest) - 2, -1, -1):
-        earliest[i] = min(earliest[i], earliest[i + 1])
-    out = []
-    for fault in faults:
-        i = bisect.bisect_left(invoked, fault.start)
-        out.append((fault, earliest[i] - fault.start if i < len(ok) else None))
-    return out
+    return list(zip(faults, recovery_times(done, [f.start for f in faults])))
 
 
 def _nice(seconds: float) -> float:

@@ -1,8 +1,8 @@
 """The list-append workload (Elle's list-append, without transactions): a few lists at a time.
 
 Each op appends a value no other op uses to one of the live keys, or reads that key's whole list.
-As in `register`, a few keys are live at a time and a key retires after `OPS_PER_KEY` ops, so
-that every list stays short and many keys give many chances to see an anomaly. Unique values make
+As in `register`, a few keys are live at a time (`registers.LiveKeys`), so that every list
+stays short and many keys give many chances to see an anomaly. Unique values make
 a read name exactly which appends it saw, in order: a value seen twice is an append applied
 twice, a value missing is a lost append (checkers.append).
 
@@ -22,44 +22,32 @@ from workloads import registers
 
 MODEL = None  # checked by checkers.append, not by the linearizability search
 CLIENT_RETRIES = 3
-OPS_PER_KEY = 100
-CLIENTS_PER_KEY = 4  # about this many processes contend for each live key
 APPEND_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
 class Appends:
-    """Appends of fresh values and reads over `live` keys; a key retires after `per_key` ops."""
+    """Appends of fresh values and reads over the live keys."""
 
-    per_key: int
-    live: tuple[tuple[str, int], ...]  # (key, ops left)
-    next_key: int
+    keys: registers.LiveKeys
     next_value: int
 
     def op(self, ctx: Context):
         if not ctx.free_threads():
             return PENDING
-        i = ctx.rng.randrange(len(self.live))
-        key, left = self.live[i]
+        key, keys = self.keys.pick(ctx.rng)
         if ctx.rng.random() < APPEND_SHARE:
             template, next_value = {"f": "append", "key": key, "value": self.next_value}, self.next_value + 1
         else:
             template, next_value = {"f": "read", "key": key, "value": None}, self.next_value
-        live, next_key = list(self.live), self.next_key
-        if left > 1:
-            live[i] = (key, left - 1)
-        else:
-            live[i] = (f"k{next_key}", self.per_key)
-            next_key += 1
-        return invocation(ctx, template), Appends(self.per_key, tuple(live), next_key, next_value)
+        return invocation(ctx, template), Appends(keys, next_value)
 
     def update(self, ctx: Context, event: Op) -> Generator:
         return self
 
 
 def generator(spec, rng: random.Random) -> Generator:
-    live = max(1, spec.concurrency // CLIENTS_PER_KEY)
-    return Appends(OPS_PER_KEY, tuple((f"k{i}", OPS_PER_KEY) for i in range(live)), live, 1)
+    return Appends(registers.LiveKeys.for_spec(spec), 1)
 
 
 def final_reads(spec, nodes: list[str], keys: list) -> Generator:

@@ -5,6 +5,7 @@ key through every node, and the linearizability checker per key."""
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 from checkers.core import Checker
@@ -12,6 +13,36 @@ from checkers.linearizable import LinearizabilityChecker
 from harness.generator.core import Generator, Once, Seq
 
 VALUES = 5  # values 0..4
+OPS_PER_KEY = 100
+CLIENTS_PER_KEY = 4  # about this many processes contend for each live key
+
+
+@dataclass(frozen=True, slots=True)
+class LiveKeys:
+    """Jepsen's independent keys: a few keys are live at a time; each takes `per_key` ops, then
+    retires and the next key (`k0`, `k1`, ...) takes its place. Short per-key histories keep the
+    checkers' search small; many keys give many chances to catch an anomaly."""
+
+    per_key: int
+    live: tuple[tuple[str, int], ...]  # (key, ops left)
+    next_key: int
+
+    @classmethod
+    def for_spec(cls, spec, per_key: int = OPS_PER_KEY) -> "LiveKeys":
+        count = max(1, spec.concurrency // CLIENTS_PER_KEY)
+        return cls(per_key, tuple((f"k{i}", per_key) for i in range(count)), count)
+
+    def pick(self, rng: random.Random) -> tuple[str, "LiveKeys"]:
+        """A live key for the next op, and the keys after that op."""
+        i = rng.randrange(len(self.live))
+        key, left = self.live[i]
+        live, next_key = list(self.live), self.next_key
+        if left > 1:
+            live[i] = (key, left - 1)
+        else:
+            live[i] = (f"k{next_key}", self.per_key)
+            next_key += 1
+        return key, LiveKeys(self.per_key, tuple(live), next_key)
 CHECK_TIMEOUT_S = 60.0
 
 
