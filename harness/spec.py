@@ -18,6 +18,7 @@ import yaml
 
 from harness.errors import UsageError
 from harness.nemesis import NEMESES
+from harness.nemesis.package import partition_kinds
 from harness.systems import SYSTEMS
 from workloads import WORKLOADS
 
@@ -50,9 +51,11 @@ class Spec:
     nodes: int = 5
     workload: str = "register"
     nemesis: tuple[str, ...] = ("partition", "kill", "pause")
-    nemesis_interval: float = 5.0
+    nemesis_interval: float = 3.0  # ten faults a minute: each one long enough for an election
     time_limit: float = 60.0
-    concurrency: int = 10
+    # Four processes per node of a 5-node cluster: enough of them homed on a leader that is cut
+    # off to keep asking it while most of them wait out their writes there.
+    concurrency: int = 20
     rate: float = 100.0
     seed: int = 0
     test_count: int = 1
@@ -242,6 +245,10 @@ def build(config: dict | None = None, flags: dict | None = None, *, source: str 
     _check_names(spec)
     if spec.remote == "ssh" and not spec.nodes_file:
         raise UsageError("remote ssh needs nodes-file (the hosts to test)")
+    if spec.remote == "docker":
+        # Before any container starts: a partition the cluster is too small for (the nodes of
+        # an SSH run are only known from its nodes file, checked when the package is built).
+        partition_kinds(spec.nemesis, spec.nodes, knows_leader=True)
     if "seed" not in values:
         spec = replace(spec, seed=random.SystemRandom().randrange(2**31))
     return spec

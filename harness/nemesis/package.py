@@ -84,7 +84,7 @@ def package(
     primaries = _primaries(system, nodes)
     leaders = primaries or list
     parts: list[tuple[Nemesis, tuple[str, str]]] = []
-    kinds = _partition_kinds(names, len(nodes), primaries is not None)
+    kinds = partition_kinds(names, len(nodes), primaries is not None)
     if kinds:
         parts.append((PartitionNemesis(Net(nodes), kinds, rng, leaders), ("start-partition", "stop-partition")))
     targets = [t for t in TARGETS if primaries is not None or t not in LEADER_SPECS]
@@ -98,7 +98,7 @@ def package(
     return Package(ComposedNemesis([n for n, _ in parts]), pairs, interval, tuple(stop for _, stop in pairs))
 
 
-def _partition_kinds(names: Sequence[str], n: int, knows_leader: bool) -> list[str]:
+def partition_kinds(names: Sequence[str], n: int, knows_leader: bool) -> list[str]:
     """The explicitly named kinds (each must be possible here), plus for plain `partition`
     every kind this cluster and system allow."""
     kinds: list[str] = []

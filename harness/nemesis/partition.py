@@ -2,7 +2,8 @@
 heals it, and both are proven with a probe matrix before the op is recorded.
 
 Each start draws one of the configured kinds (halves, one, leader, ring, bridge) through the
-seeded rng. The recorded value says what was done and when it held:
+seeded rng, the leader kind more often (`WEIGHTS`). The recorded value says what was done and
+when it held:
 
     {"kind": "halves", "grudge": {"n1": ["n3", "n4", "n5"], ...},
      "applied_ms": 140, "verified_ms": 820}
@@ -34,6 +35,10 @@ KINDS: dict[str, Callable[[list[str], random.Random], grudges.Grudge]] = {
 }
 LEADER = "leader"  # isolate whoever leads now: needs the system to say who that is
 MIN_NODES = {"halves": 2, "one": 2, LEADER: 2, "ring": 4, "bridge": 3}
+# How often each kind is drawn, relative to 1 for the others: with all five kinds, half the
+# partitions cut the leader off. That is the partition Raft must survive without a stale read or
+# a lost acknowledgement; the other kinds leave the leader with its majority most of the time.
+WEIGHTS = {LEADER: 4}
 
 
 class PartitionNemesis:
@@ -53,6 +58,7 @@ class PartitionNemesis:
             raise UsageError(f"unknown partition kind {unknown[0]!r} (expected one of {', '.join(MIN_NODES)})")
         self.net = net
         self.kinds = list(kinds)
+        self.weights = [WEIGHTS.get(k, 1) for k in self.kinds]
         self.rng = rng
         self.primaries = primaries
         self.names = sorted(n.name for n in net.nodes)
@@ -75,7 +81,7 @@ class PartitionNemesis:
         self._heal_or_raise()
 
     def _start(self, started: float) -> dict:
-        kind = self.rng.choice(self.kinds)
+        kind = self.rng.choices(self.kinds, self.weights)[0]
         if kind == LEADER:
             leaders = sorted(self.primaries())
             if not leaders:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import replace
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from harness.errors import UsageError
 from harness.history import Op
@@ -24,6 +24,14 @@ from harness.nodes import Node
 from harness.systems.base import Killable, Pausable
 
 TARGETS = ("one", "minority", "majority", "leader", "all")
+# How often each node spec is drawn, relative to 1 for the others. Raft's hard moments are the
+# leader's: a leader killed or frozen mid-replication is where lost acknowledged writes and
+# elections on stale logs show up. A majority killed at once must come back with everything it
+# acknowledged (an election among restarted nodes is where a forgotten log or vote wins), and
+# every node killed at once is the power cut that exposes acknowledgements made before an fsync;
+# pausing every node only stops the clock for all of them, so it keeps the plain weight.
+KILL_WEIGHTS = {"leader": 3, "majority": 2, "all": 3}
+PAUSE_WEIGHTS = {"leader": 3}
 
 
 class ProcessNemesis:
@@ -35,12 +43,14 @@ class ProcessNemesis:
         rng: random.Random,
         targets: Sequence[str] = TARGETS,
         primaries: Callable[[], list[str]] = list,
+        weights: Mapping[str, int] | None = None,
     ):
         (self.fault_f, self._fault), (self.heal_f, self._heal) = fault, heal
         self.fs = frozenset({self.fault_f, self.heal_f})
         self.nodes = {n.name: n for n in nodes}
         self.rng = rng
         self.targets = list(targets)
+        self.weights = [(weights or {}).get(t, 1) for t in self.targets]
         self.primaries = primaries
         self.hit: set[str] = set()  # nodes faulted and not yet healed by this nemesis
 
@@ -50,7 +60,7 @@ class ProcessNemesis:
     def invoke(self, op: Op) -> Op:
         started = time.monotonic()
         if op.f == self.fault_f:
-            spec = self.rng.choice(self.targets)
+            spec = self.rng.choices(self.targets, self.weights)[0]
             names = resolve(spec, list(self.nodes), self.rng, self.primaries)
             value: dict = {"target": spec, "nodes": names}
             self._hit(names, self._fault)
@@ -77,9 +87,9 @@ class ProcessNemesis:
 
 def kill_nemesis(system: Killable, nodes: list[Node], rng: random.Random, **kw) -> ProcessNemesis:
     """kill -9 a node spec's nodes; `start` restarts them, keeping their data and address."""
-    return ProcessNemesis(("kill", system.kill), ("start", system.start), nodes, rng, **kw)
+    return ProcessNemesis(("kill", system.kill), ("start", system.start), nodes, rng, weights=KILL_WEIGHTS, **kw)
 
 
 def pause_nemesis(system: Pausable, nodes: list[Node], rng: random.Random, **kw) -> ProcessNemesis:
     """SIGSTOP a node spec's nodes; `resume` continues them."""
-    return ProcessNemesis(("pause", system.pause), ("resume", system.resume), nodes, rng, **kw)
+    return ProcessNemesis(("pause", system.pause), ("resume", system.resume), nodes, rng, weights=PAUSE_WEIGHTS, **kw)

@@ -81,6 +81,7 @@ class Node:
         self.opts = opts
         self.id = opts.id
         self.bugs = opts.bugs
+        self.even_majority = "even-majority" in self.bugs  # every quorum counted the Helios way
         self.storage = storage
         self.transport = transport
         self.loop = asyncio.get_running_loop()
@@ -266,7 +267,7 @@ class Node:
                 self.transport.send(peer, msg)
 
     def _check_votes(self, pre: bool) -> None:
-        if quorum.wins(self.votes, self.members, "even-majority" in self.bugs):
+        if quorum.wins(self.votes, self.members, self.even_majority):
             if pre:
                 self._start_election(transfer=False)
             else:
@@ -586,11 +587,17 @@ class Node:
 
     def _check_quorum(self) -> bool:
         """Step down if no majority was heard from within an election timeout."""
+        if "stale-read" in self.bugs:
+            # Helios has no check-quorum (a leader steps down only on seeing a higher term), and
+            # without it a leader cut off from the majority keeps serving reads from local state
+            # while a new leader commits writes: the window the stale read needs. With
+            # check-quorum it would step down before any new leader could be elected.
+            return True
         now = self.loop.time()
         alive = {peer for peer, p in self.progress.items()
                  if now - p.last_heard < self.opts.election_timeout}
         alive.add(self.id)
-        if quorum.wins(alive & set(self.members), self.members) or not self.members:
+        if quorum.wins(alive & set(self.members), self.members, self.even_majority) or not self.members:
             return True
         emit(self.id, "step-down", reason="check-quorum", term=self.term)
         self._become_follower(self.term, None)
@@ -604,7 +611,8 @@ class Node:
 
     def _advance_commit(self) -> None:
         new = quorum.commit_index(self._voter_matches(), self.log.term_at, self.term,
-                                  check_term="commit-prior-term" not in self.bugs)
+                                  check_term="commit-prior-term" not in self.bugs,
+                                  even_majority=self.even_majority)
         if new > self.commit:
             self.commit = new
             self._apply_committed()
@@ -670,7 +678,7 @@ class Node:
             round_ = self.read_rounds[0]
             acked = {peer for peer, p in self.progress.items() if p.read_ack >= round_.seq}
             acked.add(self.id)
-            if not quorum.wins(acked & set(self.members), self.members):
+            if not quorum.wins(acked & set(self.members), self.members, self.even_majority):
                 return
             self.read_rounds.popleft()
             for fut in round_.waiters:

@@ -42,7 +42,7 @@ def test_the_saved_spec_replays_exactly(tmp_path):
         ({"recovery_time": -1}, "recovery-time: must be at least 0"),
         ({"leave-running": "yes"}, "leave-running: expected true or false"),
         ({"nemesis": [1]}, "nemesis: expected a list of names"),
-        ({"workload": "bank"}, "unknown workload 'bank' (expected one of register, kv)"),
+        ({"workload": "bank"}, "unknown workload 'bank' (expected one of register, kv, append, set)"),
         ({"nemesis": "partition,flood"}, "unknown nemesis 'flood' (expected one of partition"),
         ({"bug": "no-such-bug"}, "unknown bug 'no-such-bug' (expected one of vote-ignores-log"),
         ({"system": "zookeeper"}, "unknown value 'zookeeper' (expected one of raftkv)"),
