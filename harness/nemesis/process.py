@@ -31,6 +31,9 @@ TARGETS = ("one", "minority", "majority", "leader", "all")
 # every node killed at once is the power cut that exposes acknowledgements made before an fsync;
 # pausing every node only stops the clock for all of them, so it keeps the plain weight.
 KILL_WEIGHTS = {"leader": 3, "majority": 2, "all": 3}
+# Nodes killed together are given one instant this far ahead: enough for every exec to reach its
+# node first (about 100 ms each under load), so that they die at once, as in a power cut.
+TOGETHER_LEAD_S = 0.5
 PAUSE_WEIGHTS = {"leader": 3}
 
 
@@ -44,7 +47,9 @@ class ProcessNemesis:
         targets: Sequence[str] = TARGETS,
         primaries: Callable[[], list[str]] = list,
         weights: Mapping[str, int] | None = None,
+        together: bool = False,
     ):
+        """`together`: fault several nodes at one shared instant (`fault(node, at=...)`)."""
         (self.fault_f, self._fault), (self.heal_f, self._heal) = fault, heal
         self.fs = frozenset({self.fault_f, self.heal_f})
         self.nodes = {n.name: n for n in nodes}
@@ -52,6 +57,7 @@ class ProcessNemesis:
         self.targets = list(targets)
         self.weights = [(weights or {}).get(t, 1) for t in self.targets]
         self.primaries = primaries
+        self.together = together
         self.hit: set[str] = set()  # nodes faulted and not yet healed by this nemesis
 
     def setup(self) -> None:
@@ -63,7 +69,12 @@ class ProcessNemesis:
             spec = self.rng.choices(self.targets, self.weights)[0]
             names = resolve(spec, list(self.nodes), self.rng, self.primaries)
             value: dict = {"target": spec, "nodes": names}
-            self._hit(names, self._fault)
+            fault = self._fault
+            if self.together and len(names) > 1:
+                at = time.time() + TOGETHER_LEAD_S
+                fault = lambda node: self._fault(node, at=at)  # noqa: E731
+                value["together"] = True
+            self._hit(names, fault)
             self.hit.update(names)
             if not names:
                 value["skipped"] = "no leader"
@@ -87,7 +98,8 @@ class ProcessNemesis:
 
 def kill_nemesis(system: Killable, nodes: list[Node], rng: random.Random, **kw) -> ProcessNemesis:
     """kill -9 a node spec's nodes; `start` restarts them, keeping their data and address."""
-    return ProcessNemesis(("kill", system.kill), ("start", system.start), nodes, rng, weights=KILL_WEIGHTS, **kw)
+    return ProcessNemesis(("kill", system.kill), ("start", system.start), nodes, rng, weights=KILL_WEIGHTS,
+                          together=True, **kw)
 
 
 def pause_nemesis(system: Pausable, nodes: list[Node], rng: random.Random, **kw) -> ProcessNemesis:

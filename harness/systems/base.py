@@ -34,7 +34,10 @@ class System(Protocol):
 
 @runtime_checkable
 class Killable(Protocol):
-    def kill(self, node: Node) -> None: ...
+    def kill(self, node: Node, at: float | None = None) -> None:
+        """kill -9 the node's process; `at` (wall-clock epoch seconds) asks for that instant, so
+        that several nodes die together, as in a power cut."""
+        ...
 
     def start(self, node: Node) -> None: ...
 

@@ -43,8 +43,12 @@ state() {{ sed 's/.*) //' /proc/$pid/stat 2>/dev/null | cut -d' ' -f1; }}
 wait_for() {{ i=0; while ! eval "$1"; do i=$((i+1)); [ $i -gt {WAIT_S * 50} ] && return 1; sleep 0.02; done; }}
 """
 
+# `$at` (epoch ns, 0 for now): several nodes killed together wait for one shared instant, so that
+# they die as in one power cut rather than an exec round trip (~100 ms) apart: longer than a lazy
+# fsync period, which would let the last node to die keep what the first lost.
 _KILL = _PRELUDE + """\
 running || { echo not-running; exit 0; }
+while [ "$(date +%s%N)" -lt "$at" ]; do :; done
 kill -9 $pid
 wait_for '[ ! -d /proc/$pid ] && ! listening' || { echo "pid $pid not reaped (state $(state))"; exit 1; }
 echo killed
@@ -91,8 +95,10 @@ class RaftKV:
     def client(self, node: Node) -> Client:
         return RaftKVClient({n.name: n.client_addr for n in self.nodes}, retries=self.client_retries)
 
-    def kill(self, node: Node) -> None:
-        _run(node, _KILL, "kill")
+    def kill(self, node: Node, at: float | None = None) -> None:
+        """kill -9 the node; at `at` (wall-clock epoch seconds) when given, so that nodes killed
+        together die at the same instant."""
+        _run(node, f"at={int((at or 0) * 1e9)}\n" + _KILL, "kill")
 
     def start(self, node: Node) -> None:
         _run(node, self._start_script(node), "start")

@@ -1,6 +1,7 @@
 """Nemeses over fake nodes: what each op does, what it records, how packages compose and heal."""
 
 import random
+import time
 
 import pytest
 
@@ -27,6 +28,7 @@ class FakeSystem:
         self.leaders = list(leaders)
         self.calls = []
         self.down = set()
+        self.kill_at = {}
         self.stopped = set()
 
     def setup(self, node):
@@ -38,8 +40,9 @@ class FakeSystem:
     def client(self, node):
         raise NotImplementedError
 
-    def kill(self, node):
+    def kill(self, node, at=None):
         self.calls.append(("kill", node.name))
+        self.kill_at[node.name] = at
         self.down.add(node.name)
 
     def start(self, node):
@@ -198,6 +201,20 @@ def test_kill_hits_the_chosen_nodes_and_start_restarts_exactly_those():
     started = nemesis.invoke(op("start")).value
     assert started["nodes"] == killed["nodes"] and system.down == set()
     assert nemesis.invoke(op("start")).value["nodes"] == []
+
+
+def test_nodes_killed_together_share_one_instant_a_single_node_is_killed_at_once():
+    cluster, system = FakeCluster(5), FakeSystem()
+    nemesis = kill_nemesis(system, cluster.nodes, random.Random(2), targets=["all"])
+    before = time.time()
+    assert nemesis.invoke(op("kill")).value["together"] is True
+    instants = set(system.kill_at.values())
+    assert len(system.kill_at) == 5 and len(instants) == 1 and instants.pop() > before
+    nemesis.invoke(op("start"))
+    system.kill_at.clear()
+    one = kill_nemesis(system, cluster.nodes, random.Random(2), targets=["one"])
+    assert "together" not in one.invoke(op("kill")).value
+    assert list(system.kill_at.values()) == [None]
 
 
 def test_kill_leader_with_no_leader_hits_nobody_and_says_so():
