@@ -36,9 +36,8 @@ class Availability:
 
 
 def for_spec(spec) -> Availability:
-    """The checker with the spec's `availability_window`. Specs without that option (it is
-    proposed for harness/spec.py, not yet there) get the default."""
-    return Availability(getattr(spec, "availability_window", DEFAULT_WINDOW_S))
+    """The checker with the spec's `availability_window` (`--availability-window`)."""
+    return Availability(spec.availability_window)
 
 
 def availability(history: list[Op], window_s: float = DEFAULT_WINDOW_S) -> dict:

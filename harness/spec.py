@@ -60,6 +60,7 @@ class Spec:
     seed: int = 0
     test_count: int = 1
     recovery_time: float = 5.0
+    availability_window: float = 10.0  # longest stretch without a successful op before invalid
     leave_running: bool = False
     junit: str | None = None
     store: str = "store"
@@ -184,6 +185,8 @@ OPTIONS: dict[str, Option] = {
         Option("seed", "seed", _integer(0), "random seed (default: drawn, then saved with the run)", "N"),
         Option("test-count", "test_count", _integer(1), "repeat the test with seeds seed, seed+1, ...", "K"),
         Option("recovery-time", "recovery_time", _number(False), "seconds to recover after healing, before the final reads", "S"),
+        Option("availability-window", "availability_window", _number(True),
+               "longest window without a successful operation before the run is invalid", "S"),
         Option("leave-running", "leave_running", _flag, "leave the cluster up after the run", kind="switch"),
         Option("junit", "junit", _optional_text, "also write JUnit XML to FILE", "FILE"),
         Option("store", "store", _text, "store directory for runs", "DIR"),
