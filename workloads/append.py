@@ -35,15 +35,15 @@ class Appends:
     def op(self, ctx: Context):
         if not ctx.free_threads():
             return PENDING
-        key, keys = self.keys.pick(ctx.rng)
+        key = self.keys.pick(ctx.rng)
         if ctx.rng.random() < APPEND_SHARE:
             template, next_value = {"f": "append", "key": key, "value": self.next_value}, self.next_value + 1
         else:
             template, next_value = {"f": "read", "key": key, "value": None}, self.next_value
-        return invocation(ctx, template), Appends(keys, next_value)
+        return invocation(ctx, template), Appends(self.keys, next_value)
 
     def update(self, ctx: Context, event: Op) -> Generator:
-        return self
+        return self if event.type == "invoke" else Appends(self.keys.after(event), self.next_value)
 
 
 def generator(spec, rng: random.Random) -> Generator:

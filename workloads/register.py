@@ -26,11 +26,11 @@ class RotatingKeys:
     def op(self, ctx: Context):
         if not ctx.free_threads():
             return PENDING
-        key, keys = self.keys.pick(ctx.rng)
-        return invocation(ctx, registers.random_op(ctx.rng, key)), RotatingKeys(keys)
+        key = self.keys.pick(ctx.rng)
+        return invocation(ctx, registers.random_op(ctx.rng, key)), self
 
     def update(self, ctx: Context, event: Op) -> Generator:
-        return self
+        return self if event.type == "invoke" else RotatingKeys(self.keys.after(event))
 
 
 def generator(spec, rng: random.Random) -> Generator:

@@ -11,6 +11,7 @@ from typing import Any, Iterable
 from checkers.core import Checker
 from checkers.linearizable import LinearizabilityChecker
 from harness.generator.core import Generator, Once, Seq
+from harness.history import Op
 
 VALUES = 5  # values 0..4
 OPS_PER_KEY = 100
@@ -19,9 +20,12 @@ CLIENTS_PER_KEY = 4  # about this many processes contend for each live key
 
 @dataclass(frozen=True, slots=True)
 class LiveKeys:
-    """Jepsen's independent keys: a few keys are live at a time; each takes `per_key` ops, then
-    retires and the next key (`k0`, `k1`, ...) takes its place. Short per-key histories keep the
-    checkers' search small; many keys give many chances to catch an anomaly."""
+    """Jepsen's independent keys: a few keys are live at a time; each takes `per_key` ops that
+    reached the cluster, then retires and the next key (`k0`, `k1`, ...) takes its place. Short
+    per-key histories keep the checkers' search small; many keys give many chances to catch an
+    anomaly. Refused ops do not count: while every node is down, clients would otherwise burn
+    through the live keys in a second or two, and the key that lost a write would be retired
+    before anyone read it again."""
 
     per_key: int
     live: tuple[tuple[str, int], ...]  # (key, ops left)
@@ -32,17 +36,26 @@ class LiveKeys:
         count = max(1, spec.concurrency // CLIENTS_PER_KEY)
         return cls(per_key, tuple((f"k{i}", per_key) for i in range(count)), count)
 
-    def pick(self, rng: random.Random) -> tuple[str, "LiveKeys"]:
-        """A live key for the next op, and the keys after that op."""
-        i = rng.randrange(len(self.live))
-        key, left = self.live[i]
-        live, next_key = list(self.live), self.next_key
-        if left > 1:
-            live[i] = (key, left - 1)
-        else:
-            live[i] = (f"k{next_key}", self.per_key)
-            next_key += 1
-        return key, LiveKeys(self.per_key, tuple(live), next_key)
+    def pick(self, rng: random.Random) -> str:
+        return self.live[rng.randrange(len(self.live))][0]
+
+    def after(self, event: Op) -> "LiveKeys":
+        """The keys after a completion: one op fewer for its key if the op reached the cluster
+        (ok, info, or a cas the cluster refused on its value)."""
+        reached = event.type in ("ok", "info") or (event.type == "fail" and event.error == "cas-mismatch")
+        if not reached:
+            return self
+        for i, (key, left) in enumerate(self.live):
+            if key == event.key:
+                live, next_key = list(self.live), self.next_key
+                if left > 1:
+                    live[i] = (key, left - 1)
+                else:
+                    live[i] = (f"k{next_key}", self.per_key)
+                    next_key += 1
+                return LiveKeys(self.per_key, tuple(live), next_key)
+        return self  # a retired key's straggler
+
 CHECK_TIMEOUT_S = 60.0
 
 

@@ -29,7 +29,7 @@ def test_the_append_workload_rotates_keys_and_never_reuses_a_value(tmp_path):
     history = list(read_jsonl(run(tmp_path, "append").run_dir / "history.jsonl"))
     values = [op.value for op in history if op.type == "invoke" and op.f == "append"]
     assert len(values) == len(set(values))
-    assert len({op.key for op in history if op.is_client}) > 2
+    assert len({op.key for op in history if op.is_client}) >= 2  # at least one key retired
 
 
 @pytest.mark.parametrize("workload, anomaly", [("append", "duplicate"), ("set", "duplicated")])
