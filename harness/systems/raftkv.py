@@ -45,10 +45,12 @@ wait_for() {{ i=0; while ! eval "$1"; do i=$((i+1)); [ $i -gt {WAIT_S * 50} ] &&
 
 # `$at` (epoch ns, 0 for now): several nodes killed together wait for one shared instant, so that
 # they die as in one power cut rather than an exec round trip (~100 ms) apart: longer than a lazy
-# fsync period, which would let the last node to die keep what the first lost.
+# fsync period, which would let the last node to die keep what the first lost. They sleep until
+# then: busy-waiting in every node at once would starve the nodes of CPU right before the cut.
 _KILL = _PRELUDE + """\
 running || { echo not-running; exit 0; }
-while [ "$(date +%s%N)" -lt "$at" ]; do :; done
+left=$(( at - $(date +%s%N) ))
+[ "$left" -gt 0 ] && sleep "$(printf '%d.%09d' $((left / 1000000000)) $((left % 1000000000)))"
 kill -9 $pid
 wait_for '[ ! -d /proc/$pid ] && ! listening' || { echo "pid $pid not reaped (state $(state))"; exit 1; }
 echo killed
