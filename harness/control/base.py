@@ -73,6 +73,18 @@ def timed_out(result: Result, timeout: float | None, elapsed: float) -> bool:
     return timeout is not None and result.exit_code in TIMEOUT_EXIT_CODES and elapsed >= timeout
 
 
+def finish(name: str, cmd: str, exit_code: int, out: bytes | None, err: bytes | None,
+           timeout: float | None, elapsed: float, check: bool) -> Result:
+    """The Result of a finished command, or the error it amounts to (what every Remote does)."""
+    result = Result(exit_code, (out or b"").decode("utf-8", errors="replace"),
+                    (err or b"").decode("utf-8", errors="replace"))
+    if timed_out(result, timeout, elapsed):
+        raise CommandTimeout(name, cmd, timeout)
+    if check and not result.ok:
+        raise CommandFailed(name, cmd, result)
+    return result
+
+
 @runtime_checkable
 class Remote(Protocol):
     def exec(self, cmd: str, check: bool = True, timeout: float | None = None) -> Result:

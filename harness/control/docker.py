@@ -13,7 +13,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from harness.control.base import CommandFailed, CommandTimeout, RemoteError, Result, command_argv, timed_out
+from harness.control.base import RemoteError, Result, command_argv, finish
 
 
 class DockerRemote:
@@ -27,12 +27,7 @@ class DockerRemote:
             exit_code, (out, err) = self.container.exec_run(command_argv(cmd, timeout), demux=True)
         except docker.errors.APIError as e:
             raise RemoteError(f"{self.name}: docker exec failed: {e.explanation}") from None
-        result = Result(exit_code, _text(out), _text(err))
-        if timed_out(result, timeout, time.monotonic() - started):
-            raise CommandTimeout(self.name, cmd, timeout)
-        if check and not result.ok:
-            raise CommandFailed(self.name, cmd, result)
-        return result
+        return finish(self.name, cmd, exit_code, out, err, timeout, time.monotonic() - started, check)
 
     def spawn(self, cmd: str) -> None:
         try:
@@ -70,7 +65,3 @@ class DockerRemote:
 
     def __repr__(self) -> str:
         return f"DockerRemote({self.name})"
-
-
-def _text(data: bytes | None) -> str:
-    return (data or b"").decode("utf-8", errors="replace")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import paramiko
 
-from harness.control.base import CommandFailed, CommandTimeout, RemoteError, Result, command_argv, timed_out
+from harness.control.base import CommandTimeout, RemoteError, Result, command_argv, finish
 
 CONNECT_TIMEOUT_S = 10.0
 # How much longer than the remote timeout(1) we wait before declaring the connection dead.
@@ -60,12 +60,7 @@ class SshRemote:
         except (paramiko.SSHException, OSError) as e:
             self._forget()
             raise RemoteError(f"{self.name}: SSH command failed: {e}") from None
-        result = Result(exit_code, _text(out), _text(b"".join(stderr)))
-        if timed_out(result, timeout, time.monotonic() - started):
-            raise CommandTimeout(self.name, cmd, timeout)
-        if check and not result.ok:
-            raise CommandFailed(self.name, cmd, result)
-        return result
+        return finish(self.name, cmd, exit_code, out, b"".join(stderr), timeout, time.monotonic() - started, check)
 
     def spawn(self, cmd: str) -> None:
         # setsid -f: a new session, so closing the channel sends no SIGHUP; all three standard
@@ -172,7 +167,3 @@ def _reason(e: Exception) -> str:
     if isinstance(e, OSError) and e.strerror:
         return e.strerror
     return str(e) or type(e).__name__
-
-
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
