@@ -21,15 +21,8 @@ def op(f):
     return Op(index=0, type="info", process="nemesis", f=f)
 
 
-class FakeSystem:
-    """Killable, Pausable, HasPrimaries: records each call, keeps who is down and who is stopped."""
-
-    def __init__(self, leaders=()):
-        self.leaders = list(leaders)
-        self.calls = []
-        self.down = set()
-        self.kill_at = {}
-        self.stopped = set()
+class BareSystem:
+    """A System with no optional ability."""
 
     def setup(self, node):
         pass
@@ -39,6 +32,17 @@ class FakeSystem:
 
     def client(self, node):
         raise NotImplementedError
+
+
+class FakeSystem(BareSystem):
+    """Killable, Pausable, HasPrimaries: records each call, keeps who is down and who is stopped."""
+
+    def __init__(self, leaders=()):
+        self.leaders = list(leaders)
+        self.calls = []
+        self.down = set()
+        self.kill_at = {}
+        self.stopped = set()
 
     def kill(self, node, at=None):
         self.calls.append(("kill", node.name))
@@ -59,17 +63,6 @@ class FakeSystem:
 
     def primaries(self, nodes):
         return self.leaders
-
-
-class BareSystem:
-    def setup(self, node):
-        pass
-
-    def teardown(self, node):
-        pass
-
-    def client(self, node):
-        raise NotImplementedError
 
 
 def test_fake_system_has_every_ability_the_nemeses_check_for():
@@ -317,7 +310,7 @@ def test_impossible_packages_are_one_line_usage_errors(names, n, system, message
 
 def test_kill_without_primaries_never_targets_the_leader():
     class KillOnly(BareSystem):
-        def kill(self, node):
+        def kill(self, node, at=None):
             pass
 
         def start(self, node):
