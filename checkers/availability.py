@@ -21,9 +21,10 @@ import math
 import statistics
 
 from harness.history import Call, Op, pair
+from harness.nemesis import FAULT_OPS
 
 DEFAULT_WINDOW_S = 10.0
-FAULT_STARTS = ("kill", "start-partition", "pause")
+FAULT_STARTS = tuple(FAULT_OPS)
 NS = 1_000_000_000
 
 

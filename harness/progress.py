@@ -14,11 +14,11 @@ import time
 from typing import TextIO
 
 from harness.history import Op
+from harness.nemesis import FAULT_OPS
 
 TTY_INTERVAL_S = 0.25
 LOG_INTERVAL_S = 5.0
-# The fault op that ends each fault op (harness.nemesis.package's pairs).
-_ENDS = {"start-partition": "stop-partition", "kill": "start", "pause": "resume"}
+_ENDS = {start: stop for start, (stop, _) in FAULT_OPS.items()}
 
 
 class Progress:

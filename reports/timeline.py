@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from harness.history import Op
+from harness.nemesis import FAULT_OPS
 from reports.run_folder import NodeEvent
 
-_STOPS = {"stop-partition": "start-partition", "start": "kill", "resume": "pause"}
-_KIND = {"start-partition": "partition", "kill": "kill", "pause": "pause"}
+_STOPS = {stop: start for start, (stop, _) in FAULT_OPS.items()}
+_KIND = {start: kind for start, (_, kind) in FAULT_OPS.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,4 +12,14 @@ NEMESES: dict[str, str] = {
     "partition-bridge": "two halves joined by one node that hears both (needs 3 nodes)",
     "kill": "kill -9 some nodes (one, minority, majority, leader, all), then restart them",
     "pause": "SIGSTOP some nodes (one, minority, majority, leader, all), then SIGCONT them",
+    "power-cut": "kill -9 every node at one instant, then restart them all: unsynced writes are lost",
+}
+
+# The fault ops nemeses record: start f -> (the f that heals it, the kind of fault). Progress
+# lines, report bands and the availability checker read histories through this one table.
+FAULT_OPS: dict[str, tuple[str, str]] = {
+    "start-partition": ("stop-partition", "partition"),
+    "kill": ("start", "kill"),
+    "pause": ("resume", "pause"),
+    "power-cut": ("power-on", "kill"),
 }

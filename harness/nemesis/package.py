@@ -16,7 +16,7 @@ from harness.history import Op
 from harness.nemesis import NEMESES
 from harness.nemesis.base import Nemesis
 from harness.nemesis.partition import LEADER, MIN_NODES, PartitionNemesis
-from harness.nemesis.process import TARGETS, kill_nemesis, pause_nemesis
+from harness.nemesis.process import TARGETS, kill_nemesis, pause_nemesis, power_cut_nemesis
 from harness.nemesis.targets import LEADER_SPECS
 from harness.net import Net
 from harness.nodes import Node
@@ -94,6 +94,9 @@ def package(
     if "pause" in names:
         _require(system, Pausable, "be paused")
         parts.append((pause_nemesis(system, nodes, rng, targets=targets, primaries=leaders), ("pause", "resume")))
+    if "power-cut" in names:
+        _require(system, Killable, "be killed and restarted")
+        parts.append((power_cut_nemesis(system, nodes, rng), ("power-cut", "power-on")))
     pairs = tuple(pair for _, pair in parts)
     return Package(ComposedNemesis([n for n, _ in parts]), pairs, interval, tuple(stop for _, stop in pairs))
 

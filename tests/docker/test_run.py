@@ -19,10 +19,11 @@ from tests.docker.conftest import labelled
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
 
-# The most reliable bug of bench/detect.py's table: under self-elect every election timeout makes
-# a leader without a vote, so the first election already gives two leaders, and every fault
-# that costs a leader its followers' heartbeats gives more.
-RELIABLE_BUG = "self-elect"
+# A bug this test cannot miss: under ack-before-commit a write is acknowledged before it commits,
+# so a read that follows it at once returns the older value, with or without a fault. Bugs that
+# need a fault at the right moment (self-elect was once valid for a whole 20 s run) belong in
+# bench/detect.py, which counts seeds, not in a test that must pass every time.
+RELIABLE_BUG = "ack-before-commit"
 
 
 def raft_jepsen(store: Path, *flags: str) -> list[str]:
@@ -60,7 +61,7 @@ def test_a_short_default_run_on_a_correct_cluster_is_valid(docker_client, node_i
     assert labelled(docker_client, run_id(done.stderr)) == []
 
 
-def test_a_bug_the_default_faults_find_gives_an_invalid_verdict(docker_client, node_image, tmp_path):
+def test_a_bug_gives_an_invalid_verdict_naming_the_failing_key(docker_client, node_image, tmp_path):
     done = subprocess.run(raft_jepsen(tmp_path, "--bug", RELIABLE_BUG, "--time-limit", "20", "--seed", "1"),
                           capture_output=True, text=True, timeout=200)
     assert done.returncode == 1, done.stdout + done.stderr

@@ -12,14 +12,10 @@ import time
 import pytest
 
 from harness.cluster import Cluster
-from harness.image import NODE_IMAGE_DIR
 from harness.nodes import Node
 from tests.docker.conftest import labelled
 
-pytestmark = [
-    pytest.mark.docker,
-    pytest.mark.skipif(not (NODE_IMAGE_DIR / "raftkv/__main__.py").exists(), reason="raftkv not written yet"),
-]
+pytestmark = pytest.mark.docker
 
 PEERS = "n1=n1:7000,n2=n2:7000,n3=n3:7000"
 START = (

@@ -7,7 +7,7 @@ import pytest
 
 from harness.errors import EnvironmentProblem, UsageError
 from harness.history import Op
-from harness.nemesis import NEMESES
+from harness.nemesis import FAULT_OPS, NEMESES
 from harness.nemesis.package import package
 from harness.nemesis.partition import PartitionNemesis
 from harness.nemesis.process import kill_nemesis, pause_nemesis
@@ -208,6 +208,23 @@ def test_nodes_killed_together_share_one_instant_a_single_node_is_killed_at_once
     one = kill_nemesis(system, cluster.nodes, random.Random(2), targets=["one"])
     assert "together" not in one.invoke(op("kill")).value
     assert list(system.kill_at.values()) == [None]
+
+
+def test_a_power_cut_kills_every_node_at_one_instant_and_power_on_restarts_them_all():
+    cluster, system, pkg = build(["power-cut"])
+    assert pkg.faults == (("power-cut", "power-on"),) and pkg.final == ("power-on",)
+    value = pkg.nemesis.invoke(op("power-cut")).value
+    assert value["target"] == "all" and value["together"] is True
+    assert value["nodes"] == sorted(system.down) == [n.name for n in cluster.nodes]
+    assert len(set(system.kill_at.values())) == 1
+    assert pkg.nemesis.invoke(op("power-on")).value["nodes"] == [n.name for n in cluster.nodes]
+    assert system.down == set()
+
+
+def test_every_fault_a_package_schedules_is_in_the_fault_table():
+    # Progress lines, report bands and the availability checker know faults only through it.
+    _, _, pkg = build(list(NEMESES))
+    assert {start: stop for start, stop in pkg.faults} == {s: stop for s, (stop, _) in FAULT_OPS.items()}
 
 
 def test_kill_leader_with_no_leader_hits_nobody_and_says_so():
