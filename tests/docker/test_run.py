@@ -62,12 +62,14 @@ def test_a_short_default_run_on_a_correct_cluster_is_valid(docker_client, node_i
 
 
 def test_a_bug_gives_an_invalid_verdict_naming_the_failing_key(docker_client, node_image, tmp_path):
-    done = subprocess.run(raft_jepsen(tmp_path, "--bug", RELIABLE_BUG, "--time-limit", "20", "--seed", "1"),
+    done = subprocess.run(raft_jepsen(tmp_path, "--bug", RELIABLE_BUG, "--time-limit", "10", "--seed", "1"),
                           capture_output=True, text=True, timeout=200)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "INVALID" in done.stdout
     document = results(run_folder(done.stdout))
-    assert document["valid"] is False and document["checkers"]["linearizable"]["failures"]
+    failures = document["checkers"]["linearizable"]["failures"]
+    assert document["valid"] is False and failures
+    assert f"key {failures[0]['key']!r}" in done.stdout
 
 
 def test_sigint_mid_run_heals_checks_stores_and_leaves_nothing(docker_client, node_image, tmp_path):
