@@ -6,7 +6,7 @@ node's iptables transaction committed, i.e. the kernel drops the packets from th
 timeout, since a cut shows only as a timeout). Process faults record `verified_ms` only (the
 process reaped / stopped / listening again).
 
-    python3 bench/nemesis.py [--nodes 5] [--rounds 10] [--probe-timeout 0.5]
+    python3 bench/nemesis.py [--nodes 5] [--rounds 10] [--probe-timeout 0.2]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from harness.history import Op  # noqa: E402
 from harness.image import ensure_image  # noqa: E402
 from harness.nemesis.partition import MIN_NODES, PartitionNemesis  # noqa: E402
 from harness.nemesis.process import kill_nemesis, pause_nemesis  # noqa: E402
-from harness.net import Net  # noqa: E402
+from harness.net import PROBE_TIMEOUT_S, Net  # noqa: E402
 from harness.systems.raftkv import RaftKV  # noqa: E402
 
 
@@ -48,7 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--probe-timeout", type=float, default=0.5)
+    parser.add_argument("--probe-timeout", type=float, default=PROBE_TIMEOUT_S)
     args = parser.parse_args()
 
     client = connect()
