@@ -118,6 +118,8 @@ class Cluster:
 
     def teardown(self) -> None:
         """Remove the run's containers and network, then its key directory. Idempotent."""
+        for node in self.nodes:
+            node.remote.close()
         remove_labelled(self.client, f"{RUN_LABEL}={self.run_id}")
         shutil.rmtree(self.ssh_dir, ignore_errors=True)
 

@@ -1,11 +1,13 @@
 """DockerRemote: commands and files reach a container through the Docker API (docker exec and
-the archive endpoints), so no sshd and no published port is needed."""
+the archive endpoints), so no sshd and no published port is needed. Commands go through one
+long-lived shell per container (`DockerShell`) when it is free, a docker exec each otherwise."""
 
 from __future__ import annotations
 
 import io
 import posixpath
 import tarfile
+import threading
 import time
 from pathlib import Path
 
@@ -13,21 +15,62 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from harness.control.base import RemoteError, Result, command_argv, finish
+from harness.control.base import KILL_AFTER_S, RemoteError, Result, command_argv, finish
+from harness.control.docker_shell import DockerShell, ShellLost
+
+# Beyond a command's own timeout (timeout(1) stops it on the node), how long to wait for the
+# shell's answer before giving the shell up.
+SHELL_GRACE_S = KILL_AFTER_S + 10
 
 
 class DockerRemote:
     def __init__(self, container: Container, name: str | None = None):
         self.container = container
         self.name = name or container.name
+        self._shell: DockerShell | None = None
+        self._shell_lock = threading.Lock()
 
     def exec(self, cmd: str, check: bool = True, timeout: float | None = None) -> Result:
         started = time.monotonic()
-        try:
-            exit_code, (out, err) = self.container.exec_run(command_argv(cmd, timeout), demux=True)
-        except docker.errors.APIError as e:
-            raise RemoteError(f"{self.name}: docker exec failed: {e.explanation}") from None
+        argv = command_argv(cmd, timeout)
+        done = self._in_shell(argv, timeout)
+        if done is None:
+            try:
+                done = self.container.exec_run(argv, demux=True)
+            except docker.errors.APIError as e:
+                raise RemoteError(f"{self.name}: docker exec failed: {e.explanation}") from None
+        exit_code, (out, err) = done
         return finish(self.name, cmd, exit_code, out, err, timeout, time.monotonic() - started, check)
+
+    def close(self) -> None:
+        """End the long-lived shell (the container's removal ends it too)."""
+        with self._shell_lock:
+            if self._shell is not None:
+                self._shell.close()
+                self._shell = None
+
+    def _in_shell(self, argv: list[str], timeout: float | None):
+        """(exit code, (stdout, stderr)) through the shell; None when it is busy or cannot be
+        had, so the caller runs a plain exec, which reports a stopped container properly."""
+        shell = self._get_shell()
+        if shell is None:
+            return None
+        try:
+            done = shell.try_run(argv, None if timeout is None else timeout + SHELL_GRACE_S)
+        except ShellLost as e:
+            if e.sent:  # it may have run: running it again could do it twice
+                raise RemoteError(f"{self.name}: lost the shell running `{argv[-1][:60]}`: {e}") from None
+            return None
+        return None if done is None else (done[0], (done[1], done[2]))
+
+    def _get_shell(self) -> DockerShell | None:
+        with self._shell_lock:
+            if self._shell is None or self._shell.closed:
+                try:
+                    self._shell = DockerShell.start(self.container.client.api, self.container.id)
+                except (docker.errors.APIError, OSError):
+                    self._shell = None
+            return self._shell
 
     def spawn(self, cmd: str) -> None:
         try:
