@@ -98,8 +98,9 @@ def bench_docker(seconds: float, nodes: int, directory: Path) -> None:
         ok = sum(op.type == "ok" for op in in_phase)
         print(f"raftkv      {nodes} nodes, {concurrency} clients: healthy after {marks.get('healthy', float('nan')):.1f} s; "
               f"{len(in_phase) / seconds:,.0f} ops/s recorded ({ok / seconds:,.0f} ok/s; verdict {result.valid})")
-    interval = 2.0
-    result = runner.run(specs.build({**base, "nemesis": "partition,kill,pause", "nemesis-interval": interval, "rate": 100}))
+    interval, seconds = 2.0, 3 * seconds  # about 5 faults of each kind
+    result = runner.run(specs.build({**base, "time-limit": seconds, "nemesis": "partition,kill,pause",
+                                     "nemesis-interval": interval, "rate": 100}))
     faults = [op for op in read_jsonl(result.run_dir / "history.jsonl") if op.process == "nemesis"]
     scheduled = [op for op in faults if op.time < seconds * NS]  # the final heals are not on the timetable
     late_ms: dict[str, list[float]] = {}

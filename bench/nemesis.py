@@ -69,14 +69,19 @@ def main() -> None:
             nemesis.setup()
             start: dict[str, list] = {"applied_ms": [], "verified_ms": []}
             stop: dict[str, list] = {"applied_ms": [], "verified_ms": []}
+            skipped = 0
             for _ in range(args.rounds):
                 for record, f in ((start, "start-partition"), (stop, "stop-partition")):
                     value = nemesis.invoke(op(f)).value
+                    if value.get("skipped"):  # isolate the leader while an election runs
+                        skipped += 1
+                        continue
                     for field in record:
                         record[field].append(value.get(field))
             nemesis.teardown()
+            note = f"   skipped {skipped} (no leader)" if skipped else ""
             rows += [
-                row(f"partition {kind}: applied", start["applied_ms"]),
+                row(f"partition {kind}: applied", start["applied_ms"]) + note,
                 row(f"partition {kind}: verified", start["verified_ms"]),
                 row(f"heal after {kind}: verified", stop["verified_ms"]),
             ]

@@ -7,10 +7,10 @@ dst drops src or src drops dst (an INPUT drop on either end breaks TCP both ways
 
 from __future__ import annotations
 
-import json
 import shlex
 from dataclasses import dataclass, field
 
+from harness.net import PROBE_NAME
 from harness.nodes import Node
 
 
@@ -47,7 +47,7 @@ class FakeRemote:
             return self._restore(cmd)
         if "iptables-nft-save" in cmd:
             return self._save()
-        if cmd.startswith("python3 -c"):
+        if cmd.startswith("sh -c") and PROBE_NAME in cmd:
             return self._probe(cmd)
         return Result(127, "", f"fake remote: unknown command {cmd[:40]!r}")
 
@@ -70,11 +70,12 @@ class FakeRemote:
         return Result(0, "\n".join(nft + ["COMMIT", "--- rj legacy ---", *legacy]) + "\n")
 
     def _probe(self, cmd: str) -> Result:
-        args = shlex.split(cmd)[3:]
-        peers = args[2:]
+        args = shlex.split(cmd)
+        peers = args[args.index(PROBE_NAME) + 3:]
         by_ip = {h.ip: h for h in self.cluster.hosts}
         me = self.host
-        return Result(0, json.dumps({ip: not (by_ip[ip].cuts(me.ip) or me.cuts(ip)) for ip in peers}) + "\n")
+        cut = {ip: by_ip[ip].cuts(me.ip) or me.cuts(ip) for ip in peers}
+        return Result(0, "".join(f"{ip} {'cut' if cut[ip] else 'reached'}\n" for ip in peers))
 
 
 class FakeCluster:

@@ -1,16 +1,14 @@
 """The iptables net over fake Remotes: rules replaced, healed, proven; plus the real probe script
 against sockets on 127.0.0.1."""
 
-import json
 import re
 import socket
 import subprocess
-import sys
 
 import pytest
 
 from harness.errors import EnvironmentProblem, UsageError
-from harness.net import PROBE_SCRIPT, Matrix, Net
+from harness.net import PROBE_NAME, Matrix, Net, parse_probe, probe_command
 from tests.unit.fake_nodes import FakeCluster, Result
 
 HALVES = {
@@ -87,7 +85,7 @@ def test_verify_reports_a_partition_that_did_not_take_effect(cluster):
     matrix = net.verify({"n3": ["n4"]}, attempts=2)
     assert not matrix.matches({"n3": ["n4"]})
     assert matrix.cut["n3"] == set()
-    assert sum(cmd.startswith("python3 -c") for cmd in cluster.host("n3").commands) == 2
+    assert sum(PROBE_NAME in cmd for cmd in cluster.host("n3").commands) == 2
 
 
 def test_heal_empties_every_chain_and_restores_connectivity(cluster):
@@ -111,7 +109,7 @@ def test_a_failing_iptables_is_one_line_naming_the_node(cluster):
 
 
 def test_a_garbled_probe_is_an_environment_problem(cluster):
-    cluster.nodes[0].remote.exec = lambda cmd, check=True, timeout=None: Result(0, "python3: not found?\n")
+    cluster.nodes[0].remote.exec = lambda cmd, check=True, timeout=None: Result(0, "sh: 1: bash: not found\n")
     with pytest.raises(EnvironmentProblem, match="n1: connectivity probe printed"):
         Net(cluster.nodes).probe()
 
@@ -124,14 +122,9 @@ def test_matrix_matches_only_the_exact_cut():
 
 
 def run_probe(port, timeout, *peers):
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE_SCRIPT, str(port), str(timeout), *peers],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout
-    return json.loads(out)
+    out = subprocess.run(probe_command(port, timeout, peers), shell=True, capture_output=True, text=True,
+                         check=True, timeout=30).stdout
+    return parse_probe(out)
 
 
 def free_port():
