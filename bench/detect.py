@@ -37,9 +37,12 @@ RECOMMENDED: dict[str, tuple[dict, str]] = {
     "duplicate-apply": ({"workload": "append"}, "a retried append shows twice in a list; a register write is idempotent"),
     "even-majority": ({"nodes": 4, "nemesis": "partition-halves,kill,pause"},
                       "only an even-sized cluster splits 2-2, and only halves split it so"),
+    "vote-ignores-log": ({"nemesis": "kill"},
+                         "a node that missed committed entries must be back first after several nodes "
+                         "died one after another; the default mix kills a majority about once a minute"),
     "lazy-fsync": ({"nemesis": "power-cut"},
-                   "an acknowledged write is lost only when a majority dies before its next flush; "
-                   "the default faults kill every node about once a minute, power-cut every 6 s"),
+                   "an acknowledged write is lost only when a majority dies within one 100 ms flush "
+                   "period: a power cut, not a kill of nodes one after another"),
 }
 
 

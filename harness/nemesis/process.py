@@ -7,7 +7,10 @@ have left a node down or stopped. The system adapter does the work and verifies 
 reaped and its port closed, the process in state T, ...), so `verified_ms` is the time from the
 start of the invoke until every node's change was verified. A recorded value:
 
-    {"target": "minority", "nodes": ["n2", "n4"], "verified_ms": 73}"""
+    {"target": "minority", "nodes": ["n2", "n4"], "verified_ms": 73}
+
+Nodes hit at one instant carry `"together": true`; nodes hit one after another (a rolling kill, a
+restart of several nodes) carry `"delays_ms"`, each node's delay after the first, in order."""
 
 from __future__ import annotations
 
@@ -31,10 +34,18 @@ TARGETS = ("one", "minority", "majority", "leader", "all")
 # every node killed at once is the power cut that exposes acknowledgements made before an fsync;
 # pausing every node only stops the clock for all of them, so it keeps the plain weight.
 KILL_WEIGHTS = {"leader": 3, "majority": 2, "all": 3}
-# Nodes killed together are given one instant this far ahead: enough for every command to reach
+# A power cut's nodes are given one instant this far ahead: enough for every command to reach
 # its node first (a few ms through a node's long-lived shell, 100-250 ms when a docker exec or an
-# SSH channel must be opened), so that they die at once, as in a power cut.
+# SSH channel must be opened), so that they die at once.
 TOGETHER_LEAD_S = 0.3
+# `kill` takes several nodes down one after another, in a random order, each up to this long after
+# the first (a cascading failure): the first to die misses what the others still commit. Nodes
+# restarted together come back in a random order, as far apart, as machines do after an outage:
+# whoever is back first decides the next election with the survivors, so a node missing
+# committed entries gets its chance to be elected, which is how a vote that ignores the log loses
+# acknowledged writes. (Started at one instant, the survivors, campaigning all along, nearly always
+# win instead.) About three of raftkv's election timeouts.
+SPREAD_S = 1.0
 PAUSE_WEIGHTS = {"leader": 3}
 
 
@@ -48,9 +59,13 @@ class ProcessNemesis:
         targets: Sequence[str] = TARGETS,
         primaries: Callable[[], list[str]] = list,
         weights: Mapping[str, int] | None = None,
-        together: bool = False,
+        several: str = "parallel",
+        spread_s: float = 0.0,
     ):
-        """`together`: fault several nodes at one shared instant (`fault(node, at=...)`)."""
+        """`several`: how a fault hits several nodes: "parallel" (as fast as each can be
+        reached), "together" (at one shared instant, `fault(node, at=...)`) or "rolling" (one
+        after another in a random order, within `spread_s`). With `spread_s`, a heal of several
+        nodes is spread the same way."""
         (self.fault_f, self._fault), (self.heal_f, self._heal) = fault, heal
         self.fs = frozenset({self.fault_f, self.heal_f})
         self.nodes = {n.name: n for n in nodes}
@@ -58,7 +73,8 @@ class ProcessNemesis:
         self.targets = list(targets)
         self.weights = [(weights or {}).get(t, 1) for t in self.targets]
         self.primaries = primaries
-        self.together = together
+        self.several = several
+        self.spread_s = spread_s
         self.hit: set[str] = set()  # nodes faulted and not yet healed by this nemesis
 
     def setup(self) -> None:
@@ -71,7 +87,9 @@ class ProcessNemesis:
             names = resolve(spec, list(self.nodes), self.rng, self.primaries)
             value: dict = {"target": spec, "nodes": names}
             fault = self._fault
-            if self.together and len(names) > 1:
+            if self.several == "rolling" and len(names) > 1:
+                fault = self._spread(names, fault, value)
+            elif self.several == "together" and len(names) > 1:
                 at = time.time() + TOGETHER_LEAD_S
                 fault = lambda node: self._fault(node, at=at)  # noqa: E731
                 value["together"] = True
@@ -81,13 +99,24 @@ class ProcessNemesis:
                 value["skipped"] = "no leader"
         elif op.f == self.heal_f:
             names = sorted(self.hit)
-            self._hit(names, self._heal)
-            self.hit.clear()
             value = {"nodes": names}
+            heal = self._heal
+            if self.spread_s and len(names) > 1:
+                heal = self._spread(names, heal, value)
+            self._hit(names, heal)
+            self.hit.clear()
         else:
             raise UsageError(f"the {self.fault_f} nemesis cannot do {op.f!r}")
         value["verified_ms"] = round((time.monotonic() - started) * 1000)
         return replace(op, value=value)
+
+    def _spread(self, names: list[str], action: Callable[[Node], None], value: dict) -> Callable[[Node], None]:
+        """`action` on `names` in a random order, each up to `spread_s` after the first; the
+        delays go into the recorded value."""
+        delays = {n: self.rng.uniform(0, self.spread_s) for n in names}
+        delays[min(delays, key=delays.get)] = 0.0
+        value["delays_ms"] = {n: round(d * 1000) for n, d in sorted(delays.items(), key=lambda kv: kv[1])}
+        return lambda node: (time.sleep(delays[node.name]), action(node))[1]
 
     def teardown(self) -> None:
         self._hit(list(self.nodes), self._heal)
@@ -100,7 +129,7 @@ class ProcessNemesis:
 def kill_nemesis(system: Killable, nodes: list[Node], rng: random.Random, **kw) -> ProcessNemesis:
     """kill -9 a node spec's nodes; `start` restarts them, keeping their data and address."""
     return ProcessNemesis(("kill", system.kill), ("start", system.start), nodes, rng, weights=KILL_WEIGHTS,
-                          together=True, **kw)
+                          several="rolling", spread_s=SPREAD_S, **kw)
 
 
 def pause_nemesis(system: Pausable, nodes: list[Node], rng: random.Random, **kw) -> ProcessNemesis:
@@ -114,4 +143,4 @@ def power_cut_nemesis(system: Killable, nodes: list[Node], rng: random.Random) -
     simulated page cache, as raftkv does here, loses exactly what it had not fsynced; a kill of
     fewer nodes never can lose an acknowledged write, since the survivors still hold it."""
     return ProcessNemesis(("power-cut", system.kill), ("power-on", system.start), nodes, rng, targets=("all",),
-                          together=True)
+                          several="together", spread_s=SPREAD_S)

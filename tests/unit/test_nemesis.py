@@ -10,7 +10,7 @@ from harness.history import Op
 from harness.nemesis import FAULT_OPS, NEMESES
 from harness.nemesis.package import package
 from harness.nemesis.partition import PartitionNemesis
-from harness.nemesis.process import kill_nemesis, pause_nemesis
+from harness.nemesis.process import ProcessNemesis, kill_nemesis, pause_nemesis
 from harness.nemesis.targets import SPECS, resolve
 from harness.net import Net
 from harness.systems.base import HasPrimaries, Killable, Pausable
@@ -196,29 +196,69 @@ def test_kill_hits_the_chosen_nodes_and_start_restarts_exactly_those():
     assert nemesis.invoke(op("start")).value["nodes"] == []
 
 
+def together_nemesis(system, nodes, seed, targets, **kw):
+    return ProcessNemesis(("kill", system.kill), ("start", system.start), nodes, random.Random(seed),
+                          targets=targets, several="together", **kw)
+
+
 def test_nodes_killed_together_share_one_instant_a_single_node_is_killed_at_once():
     cluster, system = FakeCluster(5), FakeSystem()
-    nemesis = kill_nemesis(system, cluster.nodes, random.Random(2), targets=["all"])
+    nemesis = together_nemesis(system, cluster.nodes, 2, ["all"])
     before = time.time()
     assert nemesis.invoke(op("kill")).value["together"] is True
     instants = set(system.kill_at.values())
     assert len(system.kill_at) == 5 and len(instants) == 1 and instants.pop() > before
     nemesis.invoke(op("start"))
     system.kill_at.clear()
-    one = kill_nemesis(system, cluster.nodes, random.Random(2), targets=["one"])
+    one = together_nemesis(system, cluster.nodes, 2, ["one"])
     assert "together" not in one.invoke(op("kill")).value
     assert list(system.kill_at.values()) == [None]
 
 
-def test_a_power_cut_kills_every_node_at_one_instant_and_power_on_restarts_them_all():
+def test_a_kill_of_several_nodes_rolls_one_after_another_in_a_seeded_order(monkeypatch):
+    slept = []
+    monkeypatch.setattr("harness.nemesis.process.time.sleep", slept.append)
+    cluster, system = FakeCluster(5), FakeSystem()
+    value = kill_nemesis(system, cluster.nodes, random.Random(5), targets=["majority"]).invoke(op("kill")).value
+    assert "together" not in value and set(system.kill_at.values()) == {None}
+    assert sorted(value["delays_ms"]) == value["nodes"] and min(value["delays_ms"].values()) == 0
+    assert max(value["delays_ms"].values()) <= 1000 and len(set(value["delays_ms"].values())) == 3
+    assert sorted(round(s * 1000) for s in slept) == sorted(value["delays_ms"].values())
+    again = kill_nemesis(FakeSystem(), cluster.nodes, random.Random(5), targets=["majority"])
+    assert again.invoke(op("kill")).value["delays_ms"] == value["delays_ms"]
+
+
+def test_nodes_restarted_together_come_back_in_a_seeded_order_spread_over_a_second(monkeypatch):
+    slept = []
+    monkeypatch.setattr("harness.nemesis.process.time.sleep", slept.append)
+    cluster, system = FakeCluster(5), FakeSystem()
+    nemesis = together_nemesis(system, cluster.nodes, 4, ["majority"], spread_s=1.0)
+    killed = nemesis.invoke(op("kill")).value["nodes"]
+    delays = nemesis.invoke(op("start")).value["delays_ms"]
+    assert sorted(delays) == killed and system.down == set()
+    assert min(delays.values()) == 0 and all(0 <= d <= 1000 for d in delays.values())
+    assert list(delays.values()) == sorted(delays.values()) and len(set(delays.values())) == 3
+    assert sorted(round(s * 1000) for s in slept) == sorted(delays.values())
+    again = together_nemesis(system, cluster.nodes, 4, ["majority"], spread_s=1.0)
+    again.invoke(op("kill"))
+    assert again.invoke(op("start")).value["delays_ms"] == delays
+    one = together_nemesis(system, cluster.nodes, 4, ["one"], spread_s=1.0)
+    one.invoke(op("kill"))
+    assert "delays_ms" not in one.invoke(op("start")).value
+
+
+def test_a_power_cut_kills_every_node_at_one_instant_and_power_on_restarts_them_all(monkeypatch):
+    monkeypatch.setattr("harness.nemesis.process.time.sleep", lambda s: None)
     cluster, system, pkg = build(["power-cut"])
     assert pkg.faults == (("power-cut", "power-on"),) and pkg.final == ("power-on",)
-    value = pkg.nemesis.invoke(op("power-cut")).value
-    assert value["target"] == "all" and value["together"] is True
-    assert value["nodes"] == sorted(system.down) == [n.name for n in cluster.nodes]
-    assert len(set(system.kill_at.values())) == 1
-    assert pkg.nemesis.invoke(op("power-on")).value["nodes"] == [n.name for n in cluster.nodes]
-    assert system.down == set()
+    for _ in range(5):  # never rolling: a power cut is one instant
+        value = pkg.nemesis.invoke(op("power-cut")).value
+        assert value["target"] == "all" and value["together"] is True
+        assert value["nodes"] == sorted(system.down) == [n.name for n in cluster.nodes]
+        assert len(set(system.kill_at.values())) == 1
+        on = pkg.nemesis.invoke(op("power-on")).value
+        assert on["nodes"] == [n.name for n in cluster.nodes] and len(on["delays_ms"]) == 5
+        assert system.down == set()
 
 
 def test_every_fault_a_package_schedules_is_in_the_fault_table():
