@@ -40,6 +40,9 @@ RECOMMENDED: dict[str, tuple[dict, str]] = {
     "vote-ignores-log": ({"nemesis": "kill"},
                          "a node that missed committed entries must be back first after several nodes "
                          "died one after another; the default mix kills a majority about once a minute"),
+    "volatile-state": ({"nemesis": "power-cut"},
+                       "a restart forgets only what no survivor holds: after a majority kill the survivors "
+                       "re-replicate everything, after a power cut there is none"),
     "lazy-fsync": ({"nemesis": "power-cut"},
                    "an acknowledged write is lost only when a majority dies within one 100 ms flush "
                    "period: a power cut, not a kill of nodes one after another"),
