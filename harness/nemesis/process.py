@@ -1,7 +1,8 @@
-"""Process faults: kill -9 and restart (`kill` / `start`), SIGSTOP and SIGCONT (`pause` / `resume`).
+"""Process faults: kill -9 and restart (`kill` / `start`), the same for every node at one instant
+(`power-cut` / `power-on`), SIGSTOP and SIGCONT (`pause` / `resume`).
 
-Both follow one shape: the fault op picks nodes with a node spec through the seeded rng and hits
-them all in parallel; the healing op undoes it on the nodes this nemesis hit; setup and teardown
+All follow one shape: the fault op picks nodes with a node spec through the seeded rng and hits
+them (in parallel, at one instant, or one after another); the healing op undoes it on the nodes this nemesis hit; setup and teardown
 undo it on every node, whatever this nemesis believes, since a crashed run or another fault may
 have left a node down or stopped. The system adapter does the work and verifies it (the process
 reaped and its port closed, the process in state T, ...), so `verified_ms` is the time from the
@@ -29,9 +30,8 @@ from harness.systems.base import Killable, Pausable
 TARGETS = ("one", "minority", "majority", "leader", "all")
 # How often each node spec is drawn, relative to 1 for the others. Raft's hard moments are the
 # leader's: a leader killed or frozen mid-replication is where lost acknowledged writes and
-# elections on stale logs show up. A majority killed at once must come back with everything it
-# acknowledged (an election among restarted nodes is where a forgotten log or vote wins), and
-# every node killed at once is the power cut that exposes acknowledgements made before an fsync;
+# elections on stale logs show up. A majority or every node killed must come back with everything
+# it acknowledged (an election among restarted nodes is where a forgotten log or vote wins);
 # pausing every node only stops the clock for all of them, so it keeps the plain weight.
 KILL_WEIGHTS = {"leader": 3, "majority": 2, "all": 3}
 # A power cut's nodes are given one instant this far ahead: enough for every command to reach
@@ -43,8 +43,7 @@ TOGETHER_LEAD_S = 0.3
 # restarted together come back in a random order, as far apart, as machines do after an outage:
 # whoever is back first decides the next election with the survivors, so a node missing
 # committed entries gets its chance to be elected, which is how a vote that ignores the log loses
-# acknowledged writes. (Started at one instant, the survivors, campaigning all along, nearly always
-# win instead.) About three of raftkv's election timeouts.
+# acknowledged writes. About three of raftkv's election timeouts.
 SPREAD_S = 1.0
 PAUSE_WEIGHTS = {"leader": 3}
 
