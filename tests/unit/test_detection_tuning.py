@@ -27,7 +27,8 @@ def draws(nemesis, f: str, field: str) -> Counter:
     return Counter(nemesis.invoke(Op(index=0, type="info", process="nemesis", f=f)).value[field] for _ in range(DRAWS))
 
 
-def test_kills_aim_at_the_leader_a_majority_and_everyone_more_than_at_one_node():
+def test_kills_aim_at_the_leader_a_majority_and_everyone_more_than_at_one_node(monkeypatch):
+    monkeypatch.setattr("harness.nemesis.process.time.sleep", lambda s: None)  # rolling kills wait
     cluster = FakeCluster(5)
     nemesis = kill_nemesis(FakeSystem(["n2"]), cluster.nodes, random.Random(3), primaries=lambda: ["n2"])
     drawn = draws(nemesis, "kill", "target")
