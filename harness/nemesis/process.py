@@ -2,9 +2,9 @@
 (`power-cut` / `power-on`), SIGSTOP and SIGCONT (`pause` / `resume`).
 
 All follow one shape: the fault op picks nodes with a node spec through the seeded rng and hits
-them (in parallel, at one instant, or one after another); the healing op undoes it on the nodes this nemesis hit; setup and teardown
-undo it on every node, whatever this nemesis believes, since a crashed run or another fault may
-have left a node down or stopped. The system adapter does the work and verifies it (the process
+them (in parallel, at one instant, or one after another); the healing op undoes it on the nodes
+this nemesis hit; setup and teardown undo it on every node, whatever this nemesis believes, since
+a crashed run or another fault may have left a node down or stopped. The system adapter does the work and verifies it (the process
 reaped and its port closed, the process in state T, ...), so `verified_ms` is the time from the
 start of the invoke until every node's change was verified. A recorded value:
 
@@ -40,10 +40,10 @@ KILL_WEIGHTS = {"leader": 3, "majority": 2, "all": 3}
 TOGETHER_LEAD_S = 0.3
 # `kill` takes several nodes down one after another, in a random order, each up to this long after
 # the first (a cascading failure): the first to die misses what the others still commit. Nodes
-# restarted together come back in a random order, as far apart, as machines do after an outage:
-# whoever is back first decides the next election with the survivors, so a node missing
-# committed entries gets its chance to be elected, which is how a vote that ignores the log loses
-# acknowledged writes. About three of raftkv's election timeouts.
+# restarted together come back in a random order, as far apart, as machines do after an outage,
+# so that a restarted node missing committed entries can be among the first back when the next
+# leader is chosen (survivors of the kill still usually win: bench/detect-results.md). About
+# three of raftkv's election timeouts.
 SPREAD_S = 1.0
 PAUSE_WEIGHTS = {"leader": 3}
 
