@@ -30,8 +30,9 @@ RAFT_PORT = 7000
 # A cut shows only as a connect that never completes, so this is the floor of every partition's
 # proof. Peers share one host bridge: a reachable one answers a SYN in well under a millisecond,
 # from the kernel, even when its process is paused; the rest is for starting bash on a loaded
-# machine (a false cut is probed again, see `verify`).
+# machine (a false cut is probed again with a longer timeout, see `verify`).
 PROBE_TIMEOUT_S = 0.15
+RETRY_FACTOR = 4  # a probe that disagrees is repeated with a timeout this many times longer
 
 # Connect to every peer at once, each by bash's /dev/tcp under timeout(1), so a probe takes one
 # timeout, not one per cut; a few ms of process starts where a Python probe took ~100 ms.
@@ -108,19 +109,26 @@ class Net:
         rules added through iptables-legacy survive an nft flush and must not go unnoticed."""
         return on_each(self.nodes, self._heal_one)
 
-    def probe(self) -> Matrix:
-        """One exec per node, in parallel: which peers does each node fail to reach?"""
-        return Matrix(on_each(self.nodes, self._probe_one))
+    def probe(self, timeout: float | None = None) -> Matrix:
+        """One exec per node, in parallel: which peers does each node fail to reach within
+        `timeout` (default: the Net's probe timeout)?"""
+        timeout = timeout or self.probe_timeout
+        return Matrix(on_each(self.nodes, lambda node: self._probe_one(node, timeout)))
 
-    def verify(self, grudge: Mapping[str, Iterable[str]], *, attempts: int = 3) -> Matrix:
+    def verify(self, grudge: Mapping[str, Iterable[str]], *, attempts: int = 4) -> Matrix:
         """Probe until the matrix matches `grudge` or `attempts` probes have disagreed; returns
         the last matrix seen (the caller checks `matches`). A rule is in force once its
-        transaction commits, so a mismatch after the first probe is a real problem, not latency."""
-        matrix = self.probe()
+        transaction commits, so a mismatch is not the rule's latency: it is a false cut (a
+        loaded machine started the probe too late to connect within the timeout) or a real
+        problem. Each attempt waits RETRY_FACTOR times longer, so a false cut clears, while a
+        real one stays cut however long the probe waits."""
+        timeout = self.probe_timeout
+        matrix = self.probe(timeout)
         for _ in range(attempts - 1):
             if matrix.matches(grudge):
                 break
-            matrix = self.probe()
+            timeout *= RETRY_FACTOR
+            matrix = self.probe(timeout)
         return matrix
 
     def _replace(self, node: Node, drops: Iterable[str]) -> None:
@@ -148,9 +156,9 @@ class Net:
         )
         return [line for line in saved.splitlines() if line.startswith(f"-A {CHAIN} ")]
 
-    def _probe_one(self, node: Node) -> frozenset[str]:
+    def _probe_one(self, node: Node, timeout: float) -> frozenset[str]:
         peers = {self._ip[p.name]: p.name for p in self.nodes if p.name != node.name}
-        out = _run(node, probe_command(self.port, self.probe_timeout, peers), "probe", timeout=self.probe_timeout + 30)
+        out = _run(node, probe_command(self.port, timeout, peers), "probe", timeout=timeout + 30)
         try:
             reached = parse_probe(out)
             return frozenset(name for ip, name in peers.items() if not reached[ip])

@@ -2,7 +2,8 @@
 
 Faults come from the nemesis records of the history: a start record opens an interval that the
 matching stop record closes (`start-partition`/`stop-partition`, `kill`/`start`, `pause`/`resume`,
-and any `start-X`/`stop-X`). A fault never healed lasts to the end of the run. Leadership comes
+and any `start-X`/`stop-X`); a start of a kind that moves (a partition) while one is in force
+ends that one where the new one begins. A fault never healed lasts to the end of the run. Leadership comes
 from the node logs' role lines, already placed on the history's time axis by `run_folder`.
 """
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from harness.history import Op
-from harness.nemesis import FAULT_OPS
+from harness.nemesis import FAULT_OPS, MOVES
 from reports.run_folder import NodeEvent
 
 _STOPS = {stop: start for start, (stop, _) in FAULT_OPS.items()}
@@ -48,6 +49,8 @@ def faults(history: Iterable[Op]) -> list[Fault]:
             continue
         start_f = _STOPS.get(op.f) or (f"start-{op.f[5:]}" if op.f.startswith("stop-") else None)
         if start_f is None:
+            if op.f in MOVES and open_[op.f]:
+                found.append(_fault(open_[op.f].popleft(), op.time))
             open_[op.f].append(op)
         elif open_[start_f]:
             started = open_[start_f].popleft()

@@ -26,38 +26,53 @@ from harness.generator.core import (
 from harness.history import Op
 
 
+# How often a fault that can move (a partition) is replaced by a fresh one instead of healed.
+# Networks fail that way (links recover while others go down) and, for Raft, it is what lets a
+# node that was cut off from a working leader reach the others just as that leader is cut off in
+# turn: the node is behind, yet in the same term, and a pre-vote that skips the log check elects
+# it. Healing first lets it catch up within milliseconds (bench/detect-results.md).
+MOVE_CHANCE = 0.5
+
+
 @dataclass(frozen=True, slots=True)
 class FaultCycle:
-    """Every `interval_ns`: start a fault, then stop it, then start the next one.
+    """Every `interval_ns`: start a fault, then stop it (or, for a fault in `moves`, maybe start
+    another of its kind in its place), then start the next one.
 
-    `faults` are (start template, stop template) pairs, one per chosen fault kind. The kind of
-    the n-th fault is a pure function of (`seed`, n), not a draw from the shared random source, so
-    the fault timetable of a replayed run is the same however the clients' timing varies."""
+    `faults` are (start template, stop template) pairs, one per chosen fault kind; `moves` the
+    start fs whose new fault replaces the one in force. Each step's draws are a pure function of
+    (`seed`, n), not draws from the shared random source, so the fault timetable of a replayed
+    run is the same however the clients' timing varies."""
 
     faults: tuple[tuple[Mapping[str, Any], Mapping[str, Any]], ...]
     seed: int
+    moves: frozenset[str] = frozenset()
     n: int = 0
-    running: Mapping[str, Any] | None = None  # the stop template of the fault in force
+    running: int | None = None  # the index in `faults` of the fault in force
 
     def op(self, ctx: Context):
         if not self.faults:
             return None
-        if self.running is not None:
-            op = invocation(ctx, self.running)
-            return op if op is PENDING else (op, FaultCycle(self.faults, self.seed, self.n))
-        start, stop = self.faults[random.Random(self.seed * 1_000_003 + self.n).randrange(len(self.faults))]
-        op = invocation(ctx, start)
-        return op if op is PENDING else (op, FaultCycle(self.faults, self.seed, self.n + 1, stop))
+        rng = random.Random(self.seed * 1_000_003 + self.n)
+        if self.running is None:
+            running = rng.randrange(len(self.faults))
+            template = self.faults[running][0]
+        else:
+            start, stop = self.faults[self.running]
+            moved = start["f"] in self.moves and rng.random() < MOVE_CHANCE
+            running, template = (self.running, start) if moved else (None, stop)
+        op = invocation(ctx, template)
+        return op if op is PENDING else (op, FaultCycle(self.faults, self.seed, self.moves, self.n + 1, running))
 
     def update(self, ctx: Context, event: Op) -> Generator:
         return self
 
 
-def fault_schedule(faults, interval_s: float, rng: random.Random) -> Generator:
-    """Alternating start/stop of the given faults at `interval_s`, `2*interval_s`, ... after the
-    run began: the first interval is a warm-up with a healthy cluster."""
+def fault_schedule(faults, interval_s: float, rng: random.Random, moves=frozenset()) -> Generator:
+    """Faults started and stopped (or moved) at `interval_s`, `2*interval_s`, ... after the run
+    began: the first interval is a warm-up with a healthy cluster."""
     interval = int(interval_s * NS)
-    return Delay(interval, FaultCycle(tuple(faults), rng.randrange(2**32)), next_time=interval)
+    return Delay(interval, FaultCycle(tuple(faults), rng.randrange(2**32), frozenset(moves)), next_time=interval)
 
 
 def final_phase(heals, recovery_s: float, reads: Generator) -> Generator:

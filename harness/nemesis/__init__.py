@@ -23,3 +23,6 @@ FAULT_OPS: dict[str, tuple[str, str]] = {
     "pause": ("resume", "pause"),
     "power-cut": ("power-on", "kill"),
 }
+# Faults whose start, while one of them is in force, replaces it rather than adding to it: a
+# partition is the state of the whole network, so a new grudge is the partition moving.
+MOVES = frozenset({"start-partition"})

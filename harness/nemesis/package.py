@@ -1,8 +1,9 @@
 """Fault packages: the nemesis names of a test spec, composed into one nemesis with its schedule.
 
 Jepsen's `nemesis.combined` shape: a package is the nemesis that performs the faults, the fault
-op pairs a generator should schedule (start one, `interval` seconds later stop it), and the final
-ops that heal everything before the final reads. The nemesis's `teardown` heals every kind on
+op pairs a generator should schedule (start one, `interval` seconds later stop it or, for the
+kinds in `MOVES`, maybe start another in its place), and the final ops that heal everything
+before the final reads. The nemesis's `teardown` heals every kind on
 every node again, so a run that stops anywhere still ends healed."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Callable, Sequence
 
 from harness.errors import RaftJepsenError, UsageError
 from harness.history import Op
-from harness.nemesis import NEMESES
+from harness.nemesis import MOVES, NEMESES
 from harness.nemesis.base import Nemesis
 from harness.nemesis.partition import LEADER, MIN_NODES, PartitionNemesis
 from harness.nemesis.process import TARGETS, kill_nemesis, pause_nemesis, power_cut_nemesis
@@ -66,6 +67,7 @@ class Package:
     faults: tuple[tuple[str, str], ...]  # (start f, stop f): alternate each, `interval` apart
     interval: float  # seconds between a fault op and the next
     final: tuple[str, ...]  # the stop fs, to run before the final reads
+    moves: frozenset[str] = frozenset()  # the start fs that may replace a fault of their kind in force
 
 
 def package(
@@ -98,7 +100,8 @@ def package(
         _require(system, Killable, "be killed and restarted")
         parts.append((power_cut_nemesis(system, nodes, rng), ("power-cut", "power-on")))
     pairs = tuple(pair for _, pair in parts)
-    return Package(ComposedNemesis([n for n, _ in parts]), pairs, interval, tuple(stop for _, stop in pairs))
+    moves = MOVES.intersection(start for start, _ in pairs)
+    return Package(ComposedNemesis([n for n, _ in parts]), pairs, interval, tuple(stop for _, stop in pairs), moves)
 
 
 def partition_kinds(names: Sequence[str], n: int, knows_leader: bool) -> list[str]:

@@ -29,6 +29,7 @@ class FakeHost:
     jump: bool = False  # INPUT -j RJ present
     legacy_rules: list[str] = field(default_factory=list)  # survive nft restores, like the real thing
     inert: bool = False  # rules are accepted but never take effect
+    slow_probe_s: float = 0.0  # a probe with a shorter timeout sees every peer cut (a loaded host)
     commands: list[str] = field(default_factory=list)
 
     def cuts(self, src_ip: str) -> bool:
@@ -72,9 +73,10 @@ class FakeRemote:
     def _probe(self, cmd: str) -> Result:
         args = shlex.split(cmd)
         peers = args[args.index(PROBE_NAME) + 3:]
+        too_slow = float(args[args.index(PROBE_NAME) + 2]) < self.host.slow_probe_s
         by_ip = {h.ip: h for h in self.cluster.hosts}
         me = self.host
-        cut = {ip: by_ip[ip].cuts(me.ip) or me.cuts(ip) for ip in peers}
+        cut = {ip: too_slow or by_ip[ip].cuts(me.ip) or me.cuts(ip) for ip in peers}
         return Result(0, "".join(f"{ip} {'cut' if cut[ip] else 'reached'}\n" for ip in peers))
 
 

@@ -85,6 +85,25 @@ def test_faults_alternate_start_stop_on_a_fixed_timetable():
     assert {op.f for op in starts} == {"start-partition", "kill"}  # both kinds drawn
 
 
+def test_a_fault_that_moves_is_sometimes_replaced_before_its_stop_and_others_never_are():
+    rng = random.Random(11)
+    ops = Repeatedly(lambda r: READ)
+    gen = time_limit(400, with_nemesis(fault_schedule(FAULTS, 2, rng, {"start-partition"}), rate(1, ops)))
+    history = [op for op in simulate(gen, concurrency=1, seed=11) if op.process == "nemesis"]
+    assert [op.time // NS for op in history] == list(range(2, 400, 2))
+    in_force, moved = None, 0
+    for op in history:
+        if op.f in ("start-partition", "kill"):
+            moved += op.f == in_force == "start-partition"
+            assert in_force in (None, op.f) and (in_force is None or op.f == "start-partition")
+            in_force = op.f
+        else:
+            assert {"stop-partition": "start-partition", "start": "kill"}[op.f] == in_force
+            in_force = None
+    partitions = sum(op.f == "start-partition" for op in history)
+    assert 0.3 < moved / partitions < 0.7  # about MOVE_CHANCE of the partitions were moved on
+
+
 def test_client_ops_never_run_on_the_nemesis_thread_and_faults_never_on_clients():
     history = simulate(workload(5), concurrency=3, seed=5)
     assert all((op.process == "nemesis") == (op.f in {"start-partition", "stop-partition", "kill", "start"}) for op in history)

@@ -313,6 +313,19 @@ def test_package_lists_the_fault_pairs_and_the_final_heal():
     assert pkg.final == ("stop-partition", "start", "resume")
     assert pkg.interval == 5
     assert pkg.nemesis.fs == {"start-partition", "stop-partition", "kill", "start", "pause", "resume"}
+    assert pkg.moves == {"start-partition"}  # a new partition may replace the one in force
+    assert build(["kill", "pause"])[2].moves == frozenset()  # a kill adds to a kill: never moved on
+
+
+def test_a_partition_started_while_one_is_in_force_replaces_it():
+    cluster, _, pkg = build(["partition-halves"])
+    grudges_seen = set()
+    for _ in range(4):
+        value = pkg.nemesis.invoke(op("start-partition")).value
+        assert {n: sorted(p) for n, p in cluster.drops().items() if p} == value["grudge"]  # nothing left of the last
+        assert value["verified_ms"] is not None
+        grudges_seen.add(repr(value["grudge"]))
+    assert len(grudges_seen) > 1
 
 
 def test_package_routes_each_op_to_its_nemesis():

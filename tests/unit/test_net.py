@@ -2,6 +2,7 @@
 against sockets on 127.0.0.1."""
 
 import re
+import shlex
 import socket
 import subprocess
 
@@ -86,6 +87,15 @@ def test_verify_reports_a_partition_that_did_not_take_effect(cluster):
     assert not matrix.matches({"n3": ["n4"]})
     assert matrix.cut["n3"] == set()
     assert sum(PROBE_NAME in cmd for cmd in cluster.host("n3").commands) == 2
+
+
+def test_a_false_cut_on_a_loaded_host_clears_when_the_probe_waits_longer(cluster):
+    cluster.host("n2").slow_probe_s = 0.5
+    net = Net(cluster.nodes, probe_timeout=0.15)
+    net.drop(HALVES)
+    assert net.verify(HALVES).matches(HALVES)
+    timeouts = [shlex.split(cmd)[5] for cmd in cluster.host("n2").commands if PROBE_NAME in cmd]
+    assert timeouts == ["0.15", "0.6"]  # the second probe waited four times longer and agreed
 
 
 def test_heal_empties_every_chain_and_restores_connectivity(cluster):

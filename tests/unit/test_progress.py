@@ -25,6 +25,15 @@ def test_the_line_counts_completions_and_shows_the_faults_in_force():
     assert progress.line().endswith("faults: none")
 
 
+def test_a_partition_that_moves_is_still_one_fault_in_force():
+    progress = Progress(io.StringIO(), 60, clock=lambda: 0.0)
+    progress.observe(op("info", "start-partition", "nemesis"))
+    progress.observe(op("info", "start-partition", "nemesis"))
+    assert progress.line().endswith("faults: start-partition")
+    progress.observe(op("info", "stop-partition", "nemesis"))
+    assert progress.line().endswith("faults: none")
+
+
 def test_messages_have_their_own_lines_and_the_first_after_the_workload_ends_the_live_line():
     out = io.StringIO()
     with Progress(out, 10) as progress:

@@ -74,6 +74,12 @@ def test_faults_pair_start_and_stop_and_keep_the_unhealed():
     assert found == [("partition", 1, 3), ("kill", 2, 4), ("pause", 5, None), ("clock-skew", 6, 7)]
 
 
+def test_a_partition_that_moves_ends_one_band_where_the_next_begins():
+    history = [_nemesis("start-partition", 1, 0), _nemesis("start-partition", 4, 1), _nemesis("stop-partition", 6, 2)]
+    found = [(f.kind, f.start // MS, f.stop // MS) for f in faults(history)]
+    assert found == [("partition", 1, 4), ("partition", 4, 6)]
+
+
 def test_leader_changes_fold_repeats_of_the_same_election():
     events = [NodeEvent(0, "n1", "role", 1, "leader", "n1"), NodeEvent(0, "n2", "role", 1, "follower", "n1"),
               NodeEvent(5, "n1", "role", 1, "leader", "n1"), NodeEvent(9, "n3", "role", 2, "leader", "n3"),
