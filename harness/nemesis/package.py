@@ -64,7 +64,7 @@ class ComposedNemesis:
 @dataclass(frozen=True, slots=True)
 class Package:
     nemesis: ComposedNemesis
-    faults: tuple[tuple[str, str], ...]  # (start f, stop f): alternate each, `interval` apart
+    faults: tuple[tuple[str, str], ...]  # (start f, stop f): start one, `interval` later stop (or move) it
     interval: float  # seconds between a fault op and the next
     final: tuple[str, ...]  # the stop fs, to run before the final reads
     moves: frozenset[str] = frozenset()  # the start fs that may replace a fault of their kind in force
