@@ -3,8 +3,9 @@
 Faults come from the nemesis records of the history: a start record opens an interval that the
 matching stop record closes (`start-partition`/`stop-partition`, `kill`/`start`, `pause`/`resume`,
 and any `start-X`/`stop-X`); a start of a kind that moves (a partition) while one is in force
-ends that one where the new one begins. A fault never healed lasts to the end of the run. Leadership comes
-from the node logs' role lines, already placed on the history's time axis by `run_folder`.
+ends that one where the new one begins. A fault never healed lasts to the end of the run.
+Leadership comes from the node logs' role lines, already placed on the history's time axis by
+`run_folder`.
 """
 
 from __future__ import annotations

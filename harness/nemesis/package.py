@@ -3,8 +3,8 @@
 Jepsen's `nemesis.combined` shape: a package is the nemesis that performs the faults, the fault
 op pairs a generator should schedule (start one, `interval` seconds later stop it or, for the
 kinds in `MOVES`, maybe start another in its place), and the final ops that heal everything
-before the final reads. The nemesis's `teardown` heals every kind on
-every node again, so a run that stops anywhere still ends healed."""
+before the final reads. The nemesis's `teardown` heals every kind on every node again, so a run
+that stops anywhere still ends healed."""
 
 from __future__ import annotations
 
