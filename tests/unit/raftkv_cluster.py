@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -26,10 +27,33 @@ NODE_IMAGE = Path(__file__).resolve().parents[2] / "node_image"
 CALL_TIMEOUT = 5.0
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports below the kernel's ephemeral range. A port found by binding to 0 is ephemeral: between
+# the pick and the node's own bind, another node's connection to a peer not yet listening may take
+# it as its source port ("address already in use"). A random start per process keeps test runs
+# that share the machine apart.
+_PORT_RANGE = (10000, max(10001, _ephemeral_low()))
+_next_ports = itertools.count(random.Random(os.getpid()).randrange(*_PORT_RANGE))
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nobody is bound to now, outside the ephemeral range."""
+    low, high = _PORT_RANGE
+    for _ in range(high - low):
+        port = low + (next(_next_ports) - low) % (high - low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {low}-{high}")
 
 
 class Client:
