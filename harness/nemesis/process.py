@@ -3,10 +3,11 @@
 
 All follow one shape: the fault op picks nodes with a node spec through the seeded rng and hits
 them (in parallel, at one instant, or one after another); the healing op undoes it on the nodes
-this nemesis hit; setup and teardown undo it on every node, whatever this nemesis believes, since
-a crashed run or another fault may have left a node down or stopped. The system adapter does the work and verifies it (the process
-reaped and its port closed, the process in state T, ...), so `verified_ms` is the time from the
-start of the invoke until every node's change was verified. A recorded value:
+this nemesis hit; setup and teardown undo it on every node, whatever this nemesis believes, since a
+crashed run or another fault may have left a node down or stopped. The system adapter does the work
+and verifies it (the process reaped and its port closed, the process in state T, ...), so
+`verified_ms` is the time from the start of the invoke until every node's change was verified. A
+recorded value:
 
     {"target": "minority", "nodes": ["n2", "n4"], "verified_ms": 73}
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
+from harness.clients.raftkv import RaftKVClient
 from harness.cluster import Cluster
 from harness.history import Op
 from harness.nemesis.partition import PartitionNemesis
-from harness.clients.raftkv import RaftKVClient
 from harness.nemesis.process import kill_nemesis, pause_nemesis, power_cut_nemesis
 from harness.net import Net
 from harness.systems.raftkv import RaftKV, status
