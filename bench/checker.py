@@ -20,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from checkers.linearizable import LinearizabilityChecker, NativeSearch
-from harness.importers import load
+from raft_jepsen.checkers.linearizable import LinearizabilityChecker, NativeSearch
+from raft_jepsen.harness.history.importers import load
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "porcupine"
 CORES = ("native", "python")
@@ -56,7 +56,7 @@ def main() -> int:
     if not (DATA / "README.md").is_file():
         sys.exit(f"Porcupine corpus not found at {DATA.resolve()}")
     if NativeSearch is None and args.core != "python":
-        sys.exit("checkers._native is not built (pip install -e . with Rust on PATH); use --core python")
+        sys.exit("raft_jepsen.checkers._native is not built (pip install -e . with Rust on PATH); use --core python")
     cores = list(CORES) if args.core == "both" else [args.core]
     expected = expected_verdicts()
 

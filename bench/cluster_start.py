@@ -9,9 +9,9 @@ import argparse
 import statistics
 import time
 
-from harness.cluster import Cluster
-from harness.docker_env import connect
-from harness.image import ensure_image
+from raft_jepsen.harness.cluster import Cluster
+from raft_jepsen.harness.docker_env import connect
+from raft_jepsen.harness.image import ensure_image
 
 
 def main() -> None:

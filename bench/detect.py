@@ -26,11 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import spec as specs  # noqa: E402
-from harness import store  # noqa: E402
-from harness.errors import RaftJepsenError  # noqa: E402
-from harness.history import Op, pair, read_jsonl  # noqa: E402
-from harness.runner import run  # noqa: E402
+from raft_jepsen.harness import spec as specs  # noqa: E402
+from raft_jepsen.harness import store  # noqa: E402
+from raft_jepsen.harness.errors import RaftJepsenError  # noqa: E402
+from raft_jepsen.harness.history import Op, pair, read_jsonl  # noqa: E402
+from raft_jepsen.harness.runner import run  # noqa: E402
 
 # Options a bug needs beyond the defaults, with the reason (node_image/README.md, "Bug switches").
 RECOMMENDED: dict[str, tuple[dict, str]] = {

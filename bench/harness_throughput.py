@@ -25,14 +25,14 @@ import threading
 import time
 from pathlib import Path
 
-from harness import fakes, runner
-from harness import spec as specs
-from harness.generator.core import NS, Limit, clients
-from harness.generator.interpreter import Interpreter
-from harness.generator.simulate import simulate
-from harness.history import HistoryWriter, read_jsonl
-from harness.nemesis.base import NoopNemesis
-from workloads import register
+from raft_jepsen.harness import fakes, runner
+from raft_jepsen.harness import spec as specs
+from raft_jepsen.harness.generator.core import NS, Limit, clients
+from raft_jepsen.harness.interpreter import Interpreter
+from raft_jepsen.harness.generator.simulate import simulate
+from raft_jepsen.harness.history import HistoryWriter, read_jsonl
+from raft_jepsen.harness.nemesis.base import NoopNemesis
+from raft_jepsen.workloads import register
 
 
 def bench_generator(ops: int) -> None:

@@ -20,14 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.cluster import Cluster  # noqa: E402
-from harness.docker_env import connect  # noqa: E402
-from harness.history import Op  # noqa: E402
-from harness.image import ensure_image  # noqa: E402
-from harness.nemesis.partition import MIN_NODES, PartitionNemesis  # noqa: E402
-from harness.nemesis.process import kill_nemesis, pause_nemesis  # noqa: E402
-from harness.net import PROBE_TIMEOUT_S, Net  # noqa: E402
-from harness.systems.raftkv import RaftKV  # noqa: E402
+from raft_jepsen.harness.cluster import Cluster  # noqa: E402
+from raft_jepsen.harness.docker_env import connect  # noqa: E402
+from raft_jepsen.harness.history import Op  # noqa: E402
+from raft_jepsen.harness.image import ensure_image  # noqa: E402
+from raft_jepsen.harness.nemesis.partition import MIN_NODES, PartitionNemesis  # noqa: E402
+from raft_jepsen.harness.nemesis.process import kill_nemesis, pause_nemesis  # noqa: E402
+from raft_jepsen.harness.net import PROBE_TIMEOUT_S, Net  # noqa: E402
+from raft_jepsen.harness.systems.raftkv import RaftKV  # noqa: E402
 
 
 def op(f: str) -> Op:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the synthetic runs live with the tests
 
-from reports.html import SIZE_BUDGET, write_report  # noqa: E402
+from raft_jepsen.reports.html import SIZE_BUDGET, write_report  # noqa: E402
 from tests.unit.run_fixtures import make_run  # noqa: E402
 
 

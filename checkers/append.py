@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from harness.history import Call, Op, pair
+from raft_jepsen.harness.history import Call, Op, pair
 
 ANOMALIES = ("duplicate", "garbage", "lost", "divergence")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from harness.history import Op
+from raft_jepsen.harness.history import Op
 
 _RANK = {True: 0, "unknown": 1, False: 2}
 

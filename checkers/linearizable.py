@@ -18,7 +18,7 @@ partition:
    that blew up.
 
 The search core, `search`, sees only integers (entry codes, operation ids, state ids) and a
-`step` function on them, so it also exists in native code: `checkers._native` (the Rust crate in
+`step` function on them, so it also exists in native code: `raft_jepsen.checkers._native` (the Rust crate in
 `native/`, built by `pip install` where Rust is present) takes the same steps in the same order,
 faster. The checker uses it when it is built, unless RAFT_JEPSEN_PURE_PYTHON=1; this module's
 `search` is the fallback and the oracle it is tested against.
@@ -31,12 +31,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Generator
 
-from checkers.models import UNKNOWN, Model, Operation, get_model
-from harness.errors import HistoryError
-from harness.history import Call, Op, pair
+from raft_jepsen.checkers.models import UNKNOWN, Model, Operation, get_model
+from raft_jepsen.harness.errors import HistoryError
+from raft_jepsen.harness.history import Call, Op, pair
 
 try:
-    from checkers._native import Search as NativeSearch
+    from raft_jepsen.checkers._native import Search as NativeSearch
 except ImportError:  # built only where Rust is present: the Python core is the fallback
     NativeSearch = None
 

@@ -22,8 +22,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import HistoryError, UsageError
-from harness.history import Call
+from raft_jepsen.harness.errors import HistoryError, UsageError
+from raft_jepsen.harness.history import Call
 
 
 class _Unknown:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable
 
-from harness.history import Op
+from raft_jepsen.harness.history import Op
 
 COMPLETIONS = ("ok", "fail", "info")
 

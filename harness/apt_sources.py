@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import EnvironmentProblem
+from raft_jepsen.harness.errors import EnvironmentProblem
 
 RELEASE = "bookworm"
 # Stable itself, its point-release updates and security fixes; backports and proposed-updates

@@ -3,7 +3,7 @@
 The runner only needs three factories: a cluster (nodes, up for the duration of a `with`), the
 system under test on those nodes, and the nemesis package for the spec's fault kinds. `real()`
 is the one `raft-jepsen run` uses (containers from the node image, or for `--remote ssh` the
-hosts of a nodes file; the system adapters; the nemesis package); `harness.fakes.backend()` is
+hosts of a nodes file; the system adapters; the nemesis package); `raft_jepsen.harness.fakes.backend()` is
 the in-memory one the runner's own tests use."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import random
 from dataclasses import dataclass
 from typing import Callable, ContextManager, Iterator
 
-import workloads
-from harness import docker_env, image, nodes_file
-from harness.cluster import Cluster
-from harness.nemesis.package import Package, package
-from harness.nodes import Node
-from harness.spec import Spec
-from harness.systems import make_system
-from harness.systems.base import System
+from raft_jepsen import workloads
+from raft_jepsen.harness import docker_env, image, nodes_file
+from raft_jepsen.harness.cluster import Cluster
+from raft_jepsen.harness.nemesis.package import Package, package
+from raft_jepsen.harness.nodes import Node
+from raft_jepsen.harness.spec import Spec
+from raft_jepsen.harness.systems import make_system
+from raft_jepsen.harness.systems.base import System
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import docker
 
-from harness import apt_sources
-from harness.errors import EnvironmentProblem
+from raft_jepsen.harness import apt_sources
+from raft_jepsen.harness.errors import EnvironmentProblem
 
 REPOSITORY = "raft-jepsen-base"
 # `apt` = Essential packages + apt: the smallest variant that can still install the list.

@@ -29,11 +29,11 @@ import docker.errors
 import paramiko
 from docker.models.containers import Container
 
-from harness.control.docker import DockerRemote
-from harness.control.ssh import SshRemote
-from harness.docker_env import RUN_LABEL
-from harness.errors import EnvironmentProblem, UsageError
-from harness.nodes import Node
+from raft_jepsen.harness.control.docker import DockerRemote
+from raft_jepsen.harness.control.ssh import SshRemote
+from raft_jepsen.harness.docker_env import RUN_LABEL
+from raft_jepsen.harness.errors import EnvironmentProblem, UsageError
+from raft_jepsen.harness.nodes import Node
 
 RAFT_PORT = 7000
 CLIENT_PORT = 8000

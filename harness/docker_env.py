@@ -10,7 +10,7 @@ import os
 import docker
 import docker.errors
 
-from harness.errors import EnvironmentProblem
+from raft_jepsen.harness.errors import EnvironmentProblem
 
 # Every container and network carries `raft-jepsen.run=<run id>`: teardown and `clean` sweep by it.
 RUN_LABEL = "raft-jepsen.run"

@@ -14,7 +14,7 @@ Besides read / write / cas it serves `append` (the key's list grows by the value
 
 `FakePartition` is a nemesis for it: while a partition is in force only the first node serves,
 every other node refuses with a definite `not-leader` (as raftkv does without a quorum).
-`backend(db)` puts them together for `harness.runner.run`."""
+`backend(db)` puts them together for `raft_jepsen.harness.runner.run`."""
 
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from harness.backend import Backend
-from harness.control.base import NullRemote
-from harness.history import Op
-from harness.nemesis.package import ComposedNemesis, Package
-from harness.nodes import Node
+from raft_jepsen.harness.backend import Backend
+from raft_jepsen.harness.control.base import NullRemote
+from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.nemesis.package import ComposedNemesis, Package
+from raft_jepsen.harness.nodes import Node
 
 FLAWS = ("stale-read", "lost-write", "crash", "duplicate-apply")
 STALE_EVERY = 5

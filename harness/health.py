@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from harness.history import Op
-from harness.nodes import Node
-from harness.systems.base import Client, HasPrimaries, System
+from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.nodes import Node
+from raft_jepsen.harness.systems.base import Client, HasPrimaries, System
 
 HEALTH_KEY = "rj-health"  # a key no workload uses: the probe never touches the data under test
 RETRY_S = 0.5

@@ -7,10 +7,10 @@ base, so an unchanged tree never rebuilds and an edited raftkv always does."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import hashlib
+import importlib.resources
 import io
 import sys
 import tarfile
@@ -21,22 +21,17 @@ from pathlib import Path
 
 import docker
 
-from harness import __version__, base_image
-from harness.docker_env import connect
-from harness.errors import EnvironmentProblem
+from raft_jepsen.harness import __version__, base_image
+from raft_jepsen.harness.errors import EnvironmentProblem
 
 REPOSITORY = "raft-jepsen-node"
 TAG = f"{REPOSITORY}:{__version__}"
 HASH_LABEL = "raft-jepsen.input-hash"
-NODE_IMAGE_DIR = Path(__file__).resolve().parent.parent / "node_image"
+# The build inputs ship with the package (`raft_jepsen.node_image`), so a regular install builds too.
+NODE_IMAGE_DIR = Path(str(importlib.resources.files("raft_jepsen.node_image")))
 # The build context: exactly these files (and everything under raftkv/ but bytecode).
 CONTEXT_FILES = ("Dockerfile", "sshd_config", "packages")
 
-HELP = "build the node image offline (run does it automatically when it is missing)"
-EPILOG = """examples:
-  raft-jepsen image build                               # bootstrap from the host's Debian mirror
-  raft-jepsen image build --base debian:bookworm-slim   # where a registry is reachable
-  raft-jepsen image build --force                       # rebuild even if unchanged"""
 
 Progress = Callable[[str], None]
 
@@ -173,23 +168,3 @@ def _context_tar(inputs: dict[str, bytes]) -> io.BytesIO:
             tar.addfile(info, io.BytesIO(content))
     buffer.seek(0)
     return buffer
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    actions = parser.add_subparsers(dest="image_action", metavar="ACTION", required=True)
-    build = actions.add_parser(
-        "build",
-        help="build the node image unless an identical one exists",
-        description=f"Build {TAG} from node_image/ (Dockerfile, raftkv, package list), on a Debian "
-        "bookworm root filesystem bootstrapped with mmdebstrap from the host's apt sources, or on --base. "
-        "Skipped when an image with the same inputs exists.",
-    )
-    build.add_argument("--base", metavar="IMAGE", help="build on this registry image (e.g. debian:bookworm-slim) "
-                       "instead of bootstrapping Debian offline with mmdebstrap")
-    build.add_argument("--force", action="store_true", help="rebuild even if an image with the same inputs exists")
-
-
-def main(args: argparse.Namespace) -> int:
-    tag = ensure_image(connect(), base=args.base, force=args.force)
-    print(tag)
-    return 0

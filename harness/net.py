@@ -20,10 +20,10 @@ import shlex
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from harness.errors import EnvironmentProblem, UsageError
-from harness.nemesis.grudges import symmetric
-from harness.nemesis.parallel import on_each
-from harness.nodes import Node
+from raft_jepsen.harness.errors import EnvironmentProblem, UsageError
+from raft_jepsen.harness.nemesis.grudges import symmetric
+from raft_jepsen.harness.nemesis.parallel import on_each
+from raft_jepsen.harness.nodes import Node
 
 CHAIN = "RJ"
 RAFT_PORT = 7000

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from harness.control.base import Remote
+    from raft_jepsen.harness.control.base import Remote
 
 
 @dataclass(frozen=True, slots=True)

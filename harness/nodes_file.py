@@ -18,10 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness import spec as specs
-from harness.control.ssh import SshRemote
-from harness.errors import UsageError
-from harness.nodes import Node
+from raft_jepsen.harness import spec as specs
+from raft_jepsen.harness.control.ssh import SshRemote
+from raft_jepsen.harness.errors import UsageError
+from raft_jepsen.harness.nodes import Node
 
 _TOP = {"user", "key-file", "known-hosts", "nodes"}
 _NODE = {"name", "host", "ip", "ssh-port", "client-port"}

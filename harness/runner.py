@@ -38,21 +38,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
-import workloads
-from checkers.stats import Stats
-from harness import store, verdict
-from harness.backend import Backend, real
-from harness.errors import RaftJepsenError
-from harness.generator.core import rate, time_limit, with_nemesis
-from harness.generator.faults import fault_schedule, final_phase
-from harness.generator.interpreter import Interpreter
-from harness.health import wait_healthy
-from harness.history import HistoryWriter, Op, read_jsonl
-from harness.nemesis.package import Package
-from harness.nodes import Node
-from harness.spec import Spec
-from harness.systems.base import Client, HasLogs, System
-from reports import html, junit
+from raft_jepsen import workloads
+from raft_jepsen.checkers.stats import Stats
+from raft_jepsen.checkers import verdict
+from raft_jepsen.harness import store
+from raft_jepsen.harness.backend import Backend, real
+from raft_jepsen.harness.errors import RaftJepsenError
+from raft_jepsen.harness.generator.core import rate, time_limit, with_nemesis
+from raft_jepsen.harness.generator.faults import fault_schedule, final_phase
+from raft_jepsen.harness.interpreter import Interpreter
+from raft_jepsen.harness.health import wait_healthy
+from raft_jepsen.harness.history import HistoryWriter, Op, read_jsonl
+from raft_jepsen.harness.nemesis.package import Package
+from raft_jepsen.harness.nodes import Node
+from raft_jepsen.harness.spec import Spec
+from raft_jepsen.harness.systems.base import Client, HasLogs, System
+from raft_jepsen.reports import html, junit
 
 HEALTH_DEADLINE_S = 30.0
 EXIT_CODES = {True: 0, False: 1, "unknown": 2}

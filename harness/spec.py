@@ -16,11 +16,11 @@ from typing import Any, Callable
 
 import yaml
 
-from harness.errors import UsageError
-from harness.nemesis import NEMESES
-from harness.nemesis.package import partition_kinds
-from harness.systems import SYSTEMS
-from workloads import WORKLOADS
+from raft_jepsen.harness.errors import UsageError
+from raft_jepsen.harness.nemesis import NEMESES
+from raft_jepsen.harness.nemesis.package import partition_kinds
+from raft_jepsen.harness.systems import SYSTEMS
+from raft_jepsen.workloads import WORKLOADS
 
 # The switches of the bundled raftkv node (DESIGN.md's table of reference-design flaws; the node's
 # own list, node_image/raftkv/bugs.py, is not importable from here: it ships inside the image).

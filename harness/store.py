@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import spec as specs
-from harness.errors import UsageError
-from harness.history import Op, read_jsonl
+from raft_jepsen.harness import spec as specs
+from raft_jepsen.harness.errors import UsageError
+from raft_jepsen.harness.history import Op, read_jsonl
 
 SPEC = "test.yaml"
 HISTORY = "history.jsonl"

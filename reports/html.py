@@ -16,11 +16,11 @@ from typing import Any
 
 import jinja2
 
-from harness.history import pair
-from reports import linearizability_view, perf_graphs
-from reports.perf import LATENCY_BINS, perf
-from reports.run_folder import RunFolder, load_run
-from reports.timeline import faults, leader_changes
+from raft_jepsen.harness.history import pair
+from raft_jepsen.reports import linearizability_view, perf_graphs
+from raft_jepsen.reports.perf import LATENCY_BINS, perf
+from raft_jepsen.reports.run_folder import RunFolder, load_run
+from raft_jepsen.reports.timeline import faults, leader_changes
 
 SIZE_BUDGET = 5_000_000  # bytes, for a 100,000-op history (checked by the tests)
 _TEMPLATES = Path(__file__).parent / "templates"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import jinja2
 
-from harness.errors import RaftJepsenError, UsageError
-from reports.run_folder import read_results
+from raft_jepsen.harness.errors import RaftJepsenError, UsageError
+from raft_jepsen.reports.run_folder import read_results
 
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True,
                           trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)

@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UsageError
+from raft_jepsen.harness.errors import UsageError
 
 _MESSAGE_MAX = 400  # CI tools show the message attribute on one line; the full story is the body
 

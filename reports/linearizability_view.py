@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from harness.history import Call
-from reports.timeline import Fault, LeaderChange
+from raft_jepsen.harness.history import Call
+from raft_jepsen.reports.timeline import Fault, LeaderChange
 
 MAX_OPS = 400
 BEFORE_ERROR = 300  # ops kept before the first stuck op when windowing (the prefix is the story)

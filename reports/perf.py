@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from checkers.availability import recovery_times
-from harness.history import Call
-from reports.timeline import Fault
+from raft_jepsen.checkers.availability import recovery_times
+from raft_jepsen.harness.history import Call
+from raft_jepsen.reports.timeline import Fault
 
 RAW_POINTS = 10_000
 LATENCY_BINS = 1_000

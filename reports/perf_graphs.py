@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from html import escape
 
-from reports.perf import OUTCOMES, Perf
-from reports.timeline import Fault, LeaderChange
+from raft_jepsen.reports.perf import OUTCOMES, Perf
+from raft_jepsen.reports.timeline import Fault, LeaderChange
 
 W, H = 1000, 300
 L, R, T, B = 70, 16, 22, 40

@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import HistoryError, UsageError
-from harness.history import Op, read_jsonl
+from raft_jepsen.harness.errors import HistoryError, UsageError
+from raft_jepsen.harness.history import Op, read_jsonl
 
 SCHEMA = 1
 

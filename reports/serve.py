@@ -9,7 +9,6 @@ because a store holds node logs and configs that are nobody else's business.
 
 from __future__ import annotations
 
-import argparse
 import html
 import mimetypes
 import posixpath
@@ -20,37 +19,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-from harness.errors import EnvironmentProblem, RaftJepsenError, UsageError
-from reports.index import render_index
-
-HELP = "serve a store's runs and reports over HTTP"
-EPILOG = """examples:
-  raft-jepsen serve                         # http://127.0.0.1:8080/ for ./store
-  raft-jepsen serve --store /srv/rj --port 9000
-  raft-jepsen serve --host 0.0.0.0          # reachable from other machines: think first"""
+from raft_jepsen.harness.errors import EnvironmentProblem, RaftJepsenError, UsageError
+from raft_jepsen.reports.index import render_index
 
 # text the browser should show rather than download
 _TEXT = {".log": "text/plain", ".jsonl": "text/plain", ".yaml": "text/plain", ".edn": "text/plain",
          ".json": "application/json", ".xml": "application/xml"}
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", default="store", metavar="DIR", help="the store folder (default: ./store)")
-    p.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080; 0 picks a free one)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-
-
-def main(args: argparse.Namespace) -> int:
-    server = make_server(args.store, args.host, args.port)
-    host, port = server.server_address[:2]
-    print(f"serving {args.store} at http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
 
 
 def make_server(store: str | Path, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:

@@ -14,9 +14,9 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from harness.history import Op
-from harness.nemesis import FAULT_OPS, MOVES
-from reports.run_folder import NodeEvent
+from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.nemesis import FAULT_OPS, MOVES
+from raft_jepsen.reports.run_folder import NodeEvent
 
 _STOPS = {stop: start for start, (stop, _) in FAULT_OPS.items()}
 _KIND = {start: kind for start, (_, kind) in FAULT_OPS.items()}

@@ -4,20 +4,20 @@ A workload module exposes `MODEL` (the linearizability model's name, None when i
 checker), `CLIENT_RETRIES` (how often a client resends a command of unknown outcome, with the
 same identity), `generator(spec, rng)` (the client operations, unbounded: the runner adds rate,
 time limit and faults), `final_reads(spec, nodes, keys)` (reads of `keys` through every node,
-after the heal) and `checkers(spec)` (name -> `checkers.core.Checker`)."""
+after the heal) and `checkers(spec)` (name -> `raft_jepsen.checkers.core.Checker`)."""
 
 from __future__ import annotations
 
 import importlib
 from types import ModuleType
 
-from harness.errors import UsageError
+from raft_jepsen.harness.errors import UsageError
 
 WORKLOADS = {
-    "register": "workloads.register",
-    "kv": "workloads.kv",
-    "append": "workloads.append",
-    "set": "workloads.set",
+    "register": "raft_jepsen.workloads.register",
+    "kv": "raft_jepsen.workloads.kv",
+    "append": "raft_jepsen.workloads.append",
+    "set": "raft_jepsen.workloads.set",
 }
 
 

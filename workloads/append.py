@@ -14,11 +14,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from checkers import availability
-from checkers.append import ListAppend
-from harness.generator.core import PENDING, Context, Generator, invocation
-from harness.history import Op
-from workloads import registers
+from raft_jepsen.checkers import availability
+from raft_jepsen.checkers.append import ListAppend
+from raft_jepsen.harness.generator.core import PENDING, Context, Generator, invocation
+from raft_jepsen.harness.history import Op
+from raft_jepsen.workloads import registers
 
 MODEL = None  # checked by checkers.append, not by the linearizability search
 CLIENT_RETRIES = 3

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import random
 
-from checkers import availability
-from harness.generator.core import Generator, Repeatedly
-from workloads import registers
+from raft_jepsen.checkers import availability
+from raft_jepsen.harness.generator.core import Generator, Repeatedly
+from raft_jepsen.workloads import registers
 
 MODEL = "kv"
 CLIENT_RETRIES = 0  # an unknown write stays unknown: the history is what a bare client sees

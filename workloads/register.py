@@ -8,10 +8,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from checkers import availability
-from harness.generator.core import PENDING, Context, Generator, invocation
-from harness.history import Op
-from workloads import registers
+from raft_jepsen.checkers import availability
+from raft_jepsen.harness.generator.core import PENDING, Context, Generator, invocation
+from raft_jepsen.harness.history import Op
+from raft_jepsen.workloads import registers
 
 MODEL = "cas-register"
 CLIENT_RETRIES = 0  # an unknown write stays unknown: the history is what a bare client sees

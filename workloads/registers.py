@@ -8,10 +8,10 @@ import random
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from checkers.core import Checker
-from checkers.linearizable import LinearizabilityChecker
-from harness.generator.core import Generator, Once, Seq
-from harness.history import Op
+from raft_jepsen.checkers.core import Checker
+from raft_jepsen.checkers.linearizable import LinearizabilityChecker
+from raft_jepsen.harness.generator.core import Generator, Once, Seq
+from raft_jepsen.harness.history import Op
 
 VALUES = 5  # values 0..4
 OPS_PER_KEY = 100

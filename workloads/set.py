@@ -11,11 +11,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from checkers import availability
-from checkers.sets import ADD, SetChecker
-from harness.generator.core import PENDING, Context, Generator, invocation
-from harness.history import Op
-from workloads import registers
+from raft_jepsen.checkers import availability
+from raft_jepsen.checkers.sets import ADD, SetChecker
+from raft_jepsen.harness.generator.core import PENDING, Context, Generator, invocation
+from raft_jepsen.harness.history import Op
+from raft_jepsen.workloads import registers
 
 MODEL = None  # checked by checkers.sets, not by the linearizability search
 CLIENT_RETRIES = 3

@@ -35,8 +35,8 @@ import socket
 import time
 from typing import Mapping
 
-from harness.history import Op
-from harness.nodes import Node
+from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.nodes import Node
 
 MAX_REDIRECTS = 2
 RETRY_BACKOFF_S = 0.25  # between retries: long enough for a redirect target to have been elected

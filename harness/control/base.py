@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from harness.errors import EnvironmentProblem
+from raft_jepsen.harness.errors import EnvironmentProblem
 
 # `timeout(1)` exits 124 when it stopped the command, 137 when it had to SIGKILL it.
 TIMEOUT_EXIT_CODES = (124, 137)

@@ -10,7 +10,7 @@ A generator is an immutable value with two methods:
   completion).
 
 Time and the one random source live in the `Context`; nothing here reads the real clock, so the
-same seed gives the same schedule, and `harness.generator.simulate` can run any generator on a
+same seed gives the same schedule, and `raft_jepsen.harness.generator.simulate` can run any generator on a
 virtual clock with no cluster. Threads are the workers of a run: `0 .. concurrency-1` for clients
 and `NEMESIS_THREAD` for faults; each thread runs one process at a time (the interpreter replaces
 a process whose op ended `info`). As in Jepsen, a generator may use every thread it is shown:
@@ -26,7 +26,7 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Protocol, Union
 
-from harness.history import NEMESIS, Op
+from raft_jepsen.harness.history import NEMESIS, Op
 
 NEMESIS_THREAD = NEMESIS
 SLEEP = "sleep"  # f of an op that only occupies its thread for `value` ns; never recorded

@@ -9,7 +9,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from harness.generator.core import (
+from raft_jepsen.harness.generator.core import (
     NS,
     PENDING,
     Context,
@@ -23,7 +23,7 @@ from harness.generator.core import (
     phases,
     sleep,
 )
-from harness.history import Op
+from raft_jepsen.harness.history import Op
 
 
 # How often a fault that can move (a partition) is replaced by a fresh one instead of healed.

@@ -15,8 +15,8 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from harness.generator.core import NEMESIS_THREAD, Context, Generator, Thread
-from harness.history import Op
+from raft_jepsen.harness.generator.core import NEMESIS_THREAD, Context, Generator, Thread
+from raft_jepsen.harness.history import Op
 
 
 class Scheduler:

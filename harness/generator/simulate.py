@@ -12,9 +12,9 @@ import heapq
 import random
 from typing import Callable
 
-from harness.generator.core import NEMESIS_THREAD, PENDING, SLEEP, Generator
-from harness.generator.scheduler import Scheduler
-from harness.history import Op
+from raft_jepsen.harness.generator.core import NEMESIS_THREAD, PENDING, SLEEP, Generator
+from raft_jepsen.harness.generator.scheduler import Scheduler
+from raft_jepsen.harness.history import Op
 
 
 def simulate(

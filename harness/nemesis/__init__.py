@@ -1,7 +1,7 @@
 """Nemeses: one small class per fault kind, packages that compose them.
 
 `NEMESES` is the registry of the names a test spec may list (`--nemesis partition,kill`);
-`harness.nemesis.package.package` turns such a list into one nemesis with its schedule."""
+`raft_jepsen.harness.nemesis.package.package` turns such a list into one nemesis with its schedule."""
 
 NEMESES: dict[str, str] = {
     "partition": "a partition of a random kind each time: halves, one, leader, ring or bridge",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from harness.history import Op
+from raft_jepsen.harness.history import Op
 
 
 @runtime_checkable

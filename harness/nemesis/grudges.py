@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from typing import Iterable, Mapping
 
-from harness.errors import UsageError
+from raft_jepsen.harness.errors import UsageError
 
 Grudge = dict[str, frozenset[str]]
 

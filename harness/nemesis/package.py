@@ -12,16 +12,16 @@ import random
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from harness.errors import RaftJepsenError, UsageError
-from harness.history import Op
-from harness.nemesis import MOVES, NEMESES
-from harness.nemesis.base import Nemesis
-from harness.nemesis.partition import LEADER, MIN_NODES, PartitionNemesis
-from harness.nemesis.process import TARGETS, kill_nemesis, pause_nemesis, power_cut_nemesis
-from harness.nemesis.targets import LEADER_SPECS
-from harness.net import Net
-from harness.nodes import Node
-from harness.systems.base import HasPrimaries, Killable, Pausable, System
+from raft_jepsen.harness.errors import RaftJepsenError, UsageError
+from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.nemesis import MOVES, NEMESES
+from raft_jepsen.harness.nemesis.base import Nemesis
+from raft_jepsen.harness.nemesis.partition import LEADER, MIN_NODES, PartitionNemesis
+from raft_jepsen.harness.nemesis.process import TARGETS, kill_nemesis, pause_nemesis, power_cut_nemesis
+from raft_jepsen.harness.nemesis.targets import LEADER_SPECS
+from raft_jepsen.harness.net import Net
+from raft_jepsen.harness.nodes import Node
+from raft_jepsen.harness.systems.base import HasPrimaries, Killable, Pausable, System
 
 PARTITION_KINDS = {
     "partition-halves": "halves",

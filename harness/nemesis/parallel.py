@@ -9,7 +9,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, TypeVar
 
-from harness.nodes import Node
+from raft_jepsen.harness.nodes import Node
 
 T = TypeVar("T")
 

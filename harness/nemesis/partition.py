@@ -22,10 +22,10 @@ import time
 from dataclasses import replace
 from typing import Callable
 
-from harness.errors import EnvironmentProblem, UsageError
-from harness.history import Op
-from harness.nemesis import grudges
-from harness.net import Net
+from raft_jepsen.harness.errors import EnvironmentProblem, UsageError
+from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.nemesis import grudges
+from raft_jepsen.harness.net import Net
 
 KINDS: dict[str, Callable[[list[str], random.Random], grudges.Grudge]] = {
     "halves": grudges.halves,

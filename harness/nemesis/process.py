@@ -21,12 +21,12 @@ import time
 from dataclasses import replace
 from typing import Callable, Mapping, Sequence
 
-from harness.errors import UsageError
-from harness.history import Op
-from harness.nemesis.parallel import on_each
-from harness.nemesis.targets import resolve
-from harness.nodes import Node
-from harness.systems.base import Killable, Pausable
+from raft_jepsen.harness.errors import UsageError
+from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.nemesis.parallel import on_each
+from raft_jepsen.harness.nemesis.targets import resolve
+from raft_jepsen.harness.nodes import Node
+from raft_jepsen.harness.systems.base import Killable, Pausable
 
 TARGETS = ("one", "minority", "majority", "leader", "all")
 # How often each node spec is drawn, relative to 1 for the others. Raft's hard moments are the

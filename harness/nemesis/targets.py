@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-from harness.errors import UsageError
-from harness.nemesis.grudges import majority
+from raft_jepsen.harness.errors import UsageError
+from raft_jepsen.harness.nemesis.grudges import majority
 
 SPECS = ("one", "minority", "majority", "leader", "primaries", "all")
 LEADER_SPECS = frozenset({"leader", "primaries"})

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from harness.errors import UsageError
-from harness.nodes import Node
-from harness.systems.base import System
-from harness.systems.raftkv import RaftKV
+from raft_jepsen.harness.errors import UsageError
+from raft_jepsen.harness.nodes import Node
+from raft_jepsen.harness.systems.base import System
+from raft_jepsen.harness.systems.raftkv import RaftKV
 
 SYSTEMS = {"raftkv": RaftKV}
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from harness.history import Op
-from harness.nodes import Node
+from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.nodes import Node
 
 
 @runtime_checkable

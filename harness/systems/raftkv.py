@@ -20,10 +20,10 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
-from harness.clients.raftkv import RaftKVClient
-from harness.errors import EnvironmentProblem
-from harness.nodes import Node
-from harness.systems.base import Client
+from raft_jepsen.harness.clients.raftkv import RaftKVClient
+from raft_jepsen.harness.errors import EnvironmentProblem
+from raft_jepsen.harness.nodes import Node
+from raft_jepsen.harness.systems.base import Client
 
 RAFT_PORT = 7000
 CLIENT_PORT = 8000

@@ -5,7 +5,7 @@ folder for a person to look at."""
 
 import pytest
 
-from reports.html import write_report
+from raft_jepsen.reports.html import write_report
 from tests.unit.run_fixtures import make_run
 
 pytestmark = pytest.mark.browser

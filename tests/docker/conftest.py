@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.docker_env import RUN_LABEL, connect
-from harness.errors import EnvironmentProblem
-from harness.image import ensure_image
+from raft_jepsen.harness.docker_env import RUN_LABEL, connect
+from raft_jepsen.harness.errors import EnvironmentProblem
+from raft_jepsen.harness.image import ensure_image
 
 
 @pytest.fixture(scope="session")

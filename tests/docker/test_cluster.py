@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli
-from harness.cluster import Cluster
-from harness.control.base import CommandFailed, CommandTimeout
-from harness.docker_env import RUN_LABEL
-from harness.errors import EnvironmentProblem
+from raft_jepsen.harness import cli
+from raft_jepsen.harness.cluster import Cluster
+from raft_jepsen.harness.control.base import CommandFailed, CommandTimeout
+from raft_jepsen.harness.docker_env import RUN_LABEL
+from raft_jepsen.harness.errors import EnvironmentProblem
 from tests.docker.conftest import labelled
 
 pytestmark = pytest.mark.docker

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import image
+from raft_jepsen.harness import image
 
 pytestmark = pytest.mark.docker
 

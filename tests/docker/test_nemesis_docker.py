@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from harness.clients.raftkv import RaftKVClient
-from harness.cluster import Cluster
-from harness.history import Op
-from harness.nemesis.partition import PartitionNemesis
-from harness.nemesis.process import kill_nemesis, pause_nemesis, power_cut_nemesis
-from harness.net import Net
-from harness.systems.raftkv import RaftKV, status
+from raft_jepsen.harness.clients.raftkv import RaftKVClient
+from raft_jepsen.harness.cluster import Cluster
+from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.nemesis.partition import PartitionNemesis
+from raft_jepsen.harness.nemesis.process import kill_nemesis, pause_nemesis, power_cut_nemesis
+from raft_jepsen.harness.net import Net
+from raft_jepsen.harness.systems.raftkv import RaftKV, status
 
 pytestmark = pytest.mark.docker
 

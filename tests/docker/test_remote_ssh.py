@@ -9,9 +9,9 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from harness.cluster import Cluster
-from harness.control.base import CommandFailed, CommandTimeout, RemoteError
-from harness.control.ssh import SshRemote
+from raft_jepsen.harness.cluster import Cluster
+from raft_jepsen.harness.control.base import CommandFailed, CommandTimeout, RemoteError
+from raft_jepsen.harness.control.ssh import SshRemote
 
 pytestmark = pytest.mark.docker
 

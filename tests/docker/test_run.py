@@ -27,7 +27,7 @@ RELIABLE_BUG = "ack-before-commit"
 
 
 def raft_jepsen(store: Path, *flags: str) -> list[str]:
-    return [sys.executable, "-m", "harness.cli", "run", "--store", str(store), *flags]
+    return [sys.executable, "-m", "raft_jepsen.harness.cli", "run", "--store", str(store), *flags]
 
 
 def run_folder(stdout: str) -> Path:

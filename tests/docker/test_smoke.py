@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from harness.cluster import Cluster
-from harness.nodes import Node
+from raft_jepsen.harness.cluster import Cluster
+from raft_jepsen.harness.nodes import Node
 from tests.docker.conftest import labelled
 
 pytestmark = pytest.mark.docker

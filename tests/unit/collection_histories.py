@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from harness.history import Op
+from raft_jepsen.harness.history import Op
 
 S = 1_000_000_000  # ns per second
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from harness.net import PROBE_NAME
-from harness.nodes import Node
+from raft_jepsen.harness.net import PROBE_NAME
+from raft_jepsen.harness.nodes import Node
 
 
 @dataclass

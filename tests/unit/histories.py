@@ -7,9 +7,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from checkers.linearizable import operations
-from checkers.models import UNKNOWN, Model
-from harness.history import Op, pair
+from raft_jepsen.checkers.linearizable import operations
+from raft_jepsen.checkers.models import UNKNOWN, Model
+from raft_jepsen.harness.history import Op, pair
 
 
 def build(spec: list[tuple]) -> list[Op]:

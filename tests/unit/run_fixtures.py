@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.history import Op, write_jsonl
+from raft_jepsen.harness.history import Op, write_jsonl
 
 STARTED_EPOCH_NS = 1_795_000_000_000_000_000
 NODES = ["n1", "n2", "n3", "n4", "n5"]

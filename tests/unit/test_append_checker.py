@@ -2,7 +2,7 @@
 
 from hypothesis import given, settings
 
-from checkers.append import check
+from raft_jepsen.checkers.append import check
 from tests.unit.collection_histories import correct_list_histories, history
 
 

@@ -1,6 +1,6 @@
 """The availability checker: windows without an ok, failover after faults, ok seconds."""
 
-from checkers.availability import Availability, availability
+from raft_jepsen.checkers.availability import Availability, availability
 from tests.unit.collection_histories import S, history
 
 
@@ -64,7 +64,7 @@ def test_a_history_without_client_ops_is_unknown():
 
 
 def test_the_verdict_line_of_an_unavailable_run_is_the_message():
-    from harness import verdict
+    from raft_jepsen.checkers import verdict
 
     refused = [("write", "k", 9, int(t * S), int(t * S) + 1000, "fail") for t in range(6, 19)]
     result = availability(history(*steady(0, 5), *refused, *steady(19, 25)))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from raft_jepsen.harness.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 ETCD_040 = ROOT / ".." / "shared" / "data" / "porcupine" / "jepsen" / "etcd_040.log"

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from harness.control.base import (
+from raft_jepsen.harness.control.base import (
     CommandFailed,
     NullRemote,
     Remote,
@@ -15,8 +15,8 @@ from harness.control.base import (
     command_argv,
     timed_out,
 )
-from harness.control.docker import DockerRemote
-from harness.control.ssh import SshRemote
+from raft_jepsen.harness.control.docker import DockerRemote
+from raft_jepsen.harness.control.ssh import SshRemote
 
 
 def test_every_remote_satisfies_the_protocol():

@@ -9,12 +9,12 @@ from collections import Counter
 
 import pytest
 
-from harness import spec as specs
-from harness.errors import UsageError
-from harness.history import Op
-from harness.nemesis.partition import PartitionNemesis
-from harness.nemesis.process import kill_nemesis, pause_nemesis
-from harness.net import Net
+from raft_jepsen.harness import spec as specs
+from raft_jepsen.harness.errors import UsageError
+from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.nemesis.partition import PartitionNemesis
+from raft_jepsen.harness.nemesis.process import kill_nemesis, pause_nemesis
+from raft_jepsen.harness.net import Net
 from tests.unit.fake_nodes import FakeCluster
 from tests.unit.test_nemesis import FakeSystem
 
@@ -28,7 +28,7 @@ def draws(nemesis, f: str, field: str) -> Counter:
 
 
 def test_kills_aim_at_the_leader_a_majority_and_everyone_more_than_at_one_node(monkeypatch):
-    monkeypatch.setattr("harness.nemesis.process.time.sleep", lambda s: None)  # rolling kills wait
+    monkeypatch.setattr("raft_jepsen.harness.nemesis.process.time.sleep", lambda s: None)  # rolling kills wait
     cluster = FakeCluster(5)
     nemesis = kill_nemesis(FakeSystem(["n2"]), cluster.nodes, random.Random(3), primaries=lambda: ["n2"])
     drawn = draws(nemesis, "kill", "target")

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness.control.base import command_argv
-from harness.control.docker_shell import DockerShell, ShellLost
+from raft_jepsen.harness.control.base import command_argv
+from raft_jepsen.harness.control.docker_shell import DockerShell, ShellLost
 
 
 class FakeDockerd:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.generator.core import (
+from raft_jepsen.harness.generator.core import (
     NS,
     PENDING,
     EachThread,
@@ -21,9 +21,9 @@ from harness.generator.core import (
     time_limit,
     with_nemesis,
 )
-from harness.generator.faults import fault_schedule, final_phase
-from harness.generator.simulate import simulate
-from harness.history import pair
+from raft_jepsen.harness.generator.faults import fault_schedule, final_phase
+from raft_jepsen.harness.generator.simulate import simulate
+from raft_jepsen.harness.history import pair
 
 READ = {"f": "read", "key": "k", "value": None}
 WRITE = {"f": "write", "key": "k", "value": 1}

@@ -4,11 +4,11 @@ import random
 import threading
 import time
 
-from harness.fakes import nodes as fake_nodes
-from harness.generator.core import Limit, Once, Repeatedly, clients, seq, with_nemesis
-from harness.generator.interpreter import Interpreter
-from harness.history import HistoryWriter, pair, read_jsonl
-from harness.nemesis.base import NoopNemesis
+from raft_jepsen.harness.fakes import nodes as fake_nodes
+from raft_jepsen.harness.generator.core import Limit, Once, Repeatedly, clients, seq, with_nemesis
+from raft_jepsen.harness.interpreter import Interpreter
+from raft_jepsen.harness.history import HistoryWriter, pair, read_jsonl
+from raft_jepsen.harness.nemesis.base import NoopNemesis
 
 READ = {"f": "read", "key": "k", "value": None}
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.errors import UsageError
-from harness.nemesis import grudges
-from harness.nemesis.grudges import majority
+from raft_jepsen.harness.errors import UsageError
+from raft_jepsen.harness.nemesis import grudges
+from raft_jepsen.harness.nemesis.grudges import majority
 
 sizes = st.integers(min_value=2, max_value=9)
 seeds = st.integers(min_value=0, max_value=2**32)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from harness.errors import HistoryError
-from harness.history import Op, pair, read_jsonl, write_jsonl
-from harness.importers import load
+from raft_jepsen.harness.errors import HistoryError
+from raft_jepsen.harness.history import Op, pair, read_jsonl, write_jsonl
+from raft_jepsen.harness.history.importers import load
 
 
 def test_round_trip(tmp_path):

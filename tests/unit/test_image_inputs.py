@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness import base_image, image
-from harness.apt_sources import AptSource, debian_archive, host_sources, parse_deb822, parse_one_line
-from harness.errors import EnvironmentProblem
+from raft_jepsen.harness import base_image, image
+from raft_jepsen.harness.apt_sources import AptSource, debian_archive, host_sources, parse_deb822, parse_one_line
+from raft_jepsen.harness.errors import EnvironmentProblem
 
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 

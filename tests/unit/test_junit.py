@@ -3,7 +3,7 @@
 import json
 import xml.etree.ElementTree as ET
 
-from reports.junit import write_junit
+from raft_jepsen.reports.junit import write_junit
 from tests.unit.run_fixtures import make_run
 
 

@@ -1,7 +1,7 @@
 """Key rotation counts only the ops that reached the cluster (workloads.registers.LiveKeys)."""
 
-from harness.history import Op
-from workloads.registers import LiveKeys
+from raft_jepsen.harness.history import Op
+from raft_jepsen.workloads.registers import LiveKeys
 
 
 def completion(key, type, error=None):

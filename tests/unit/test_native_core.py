@@ -1,4 +1,4 @@
-"""The native search core (`checkers._native`, Rust) against the Python one, its oracle: the same
+"""The native search core (`raft_jepsen.checkers._native`, Rust) against the Python one, its oracle: the same
 verdicts, linearizations, longest prefixes, pauses and calls to `step`, on random inputs and on
 Porcupine's corpus. `.ci/run` fails when the extension is not built, so these skip only on a
 machine that installed without Rust."""
@@ -11,15 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checkers import linearizable
-from checkers.linearizable import LinearizabilityChecker, native_search, search, search_core
-from harness.importers import load
+from raft_jepsen.checkers import linearizable
+from raft_jepsen.checkers.linearizable import LinearizabilityChecker, native_search, search, search_core
+from raft_jepsen.harness.history.importers import load
 from tests.unit.histories import build
 from tests.unit.test_porcupine_corpus import DATA, EXPECTED
 
 pytestmark = pytest.mark.skipif(
     linearizable.NativeSearch is None,
-    reason="checkers._native is not built: install with a Rust toolchain on PATH (pip install -e .)",
+    reason="raft_jepsen.checkers._native is not built: install with a Rust toolchain on PATH (pip install -e .)",
 )
 
 

@@ -5,15 +5,15 @@ import time
 
 import pytest
 
-from harness.errors import EnvironmentProblem, UsageError
-from harness.history import Op
-from harness.nemesis import FAULT_OPS, NEMESES
-from harness.nemesis.package import package
-from harness.nemesis.partition import PartitionNemesis
-from harness.nemesis.process import ProcessNemesis, kill_nemesis, pause_nemesis
-from harness.nemesis.targets import SPECS, resolve
-from harness.net import Net
-from harness.systems.base import HasPrimaries, Killable, Pausable
+from raft_jepsen.harness.errors import EnvironmentProblem, UsageError
+from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.nemesis import FAULT_OPS, NEMESES
+from raft_jepsen.harness.nemesis.package import package
+from raft_jepsen.harness.nemesis.partition import PartitionNemesis
+from raft_jepsen.harness.nemesis.process import ProcessNemesis, kill_nemesis, pause_nemesis
+from raft_jepsen.harness.nemesis.targets import SPECS, resolve
+from raft_jepsen.harness.net import Net
+from raft_jepsen.harness.systems.base import HasPrimaries, Killable, Pausable
 from tests.unit.fake_nodes import FakeCluster
 
 
@@ -217,7 +217,7 @@ def test_nodes_killed_together_share_one_instant_a_single_node_is_killed_at_once
 
 def test_a_kill_of_several_nodes_rolls_one_after_another_in_a_seeded_order(monkeypatch):
     slept = []
-    monkeypatch.setattr("harness.nemesis.process.time.sleep", slept.append)
+    monkeypatch.setattr("raft_jepsen.harness.nemesis.process.time.sleep", slept.append)
     cluster, system = FakeCluster(5), FakeSystem()
     value = kill_nemesis(system, cluster.nodes, random.Random(5), targets=["majority"]).invoke(op("kill")).value
     assert "together" not in value and set(system.kill_at.values()) == {None}
@@ -230,7 +230,7 @@ def test_a_kill_of_several_nodes_rolls_one_after_another_in_a_seeded_order(monke
 
 def test_nodes_restarted_together_come_back_in_a_seeded_order_spread_over_a_second(monkeypatch):
     slept = []
-    monkeypatch.setattr("harness.nemesis.process.time.sleep", slept.append)
+    monkeypatch.setattr("raft_jepsen.harness.nemesis.process.time.sleep", slept.append)
     cluster, system = FakeCluster(5), FakeSystem()
     nemesis = together_nemesis(system, cluster.nodes, 4, ["majority"], spread_s=1.0)
     killed = nemesis.invoke(op("kill")).value["nodes"]
@@ -248,7 +248,7 @@ def test_nodes_restarted_together_come_back_in_a_seeded_order_spread_over_a_seco
 
 
 def test_a_power_cut_kills_every_node_at_one_instant_and_power_on_restarts_them_all(monkeypatch):
-    monkeypatch.setattr("harness.nemesis.process.time.sleep", lambda s: None)
+    monkeypatch.setattr("raft_jepsen.harness.nemesis.process.time.sleep", lambda s: None)
     cluster, system, pkg = build(["power-cut"])
     assert pkg.faults == (("power-cut", "power-on"),) and pkg.final == ("power-on",)
     for _ in range(5):  # never rolling: a power cut is one instant

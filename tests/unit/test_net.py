@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from harness.errors import EnvironmentProblem, UsageError
-from harness.net import PROBE_NAME, Matrix, Net, parse_probe, probe_command
+from raft_jepsen.harness.errors import EnvironmentProblem, UsageError
+from raft_jepsen.harness.net import PROBE_NAME, Matrix, Net, parse_probe, probe_command
 from tests.unit.fake_nodes import FakeCluster, Result
 
 HALVES = {

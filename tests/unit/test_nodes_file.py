@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from harness import nodes_file
-from harness.errors import UsageError
+from raft_jepsen.harness import nodes_file
+from raft_jepsen.harness.errors import UsageError
 
 
 def write(tmp_path, text):

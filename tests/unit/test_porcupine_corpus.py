@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from checkers.linearizable import LinearizabilityChecker
-from harness.importers import load
+from raft_jepsen.checkers.linearizable import LinearizabilityChecker
+from raft_jepsen.harness.history.importers import load
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "porcupine"
 README = DATA / "README.md"

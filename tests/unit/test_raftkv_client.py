@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from harness.clients.raftkv import RaftKVClient
-from harness.control.base import NullRemote
-from harness.history import Op
-from harness.nodes import Node
+from raft_jepsen.harness.clients.raftkv import RaftKVClient
+from raft_jepsen.harness.control.base import NullRemote
+from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.nodes import Node
 
 HOLD = object()  # do not answer (the client must time out)
 HANG_UP = object()  # close the connection without answering

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from checkers import linearizable
-from harness.history import read_jsonl
+from raft_jepsen.checkers import linearizable
+from raft_jepsen.harness.history import read_jsonl
 from tests.unit.run_fixtures import make_run
 
 

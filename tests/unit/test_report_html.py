@@ -8,9 +8,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from harness.cli import main as cli
-from harness.errors import HistoryError, UsageError
-from reports.html import SIZE_BUDGET, write_report
+from raft_jepsen.harness.cli import main as cli
+from raft_jepsen.harness.errors import HistoryError, UsageError
+from raft_jepsen.reports.html import SIZE_BUDGET, write_report
 from tests.unit.run_fixtures import make_not_a_run, make_run
 
 

@@ -2,7 +2,7 @@
 
 import os
 
-from reports.index import find_runs, write_index
+from raft_jepsen.reports.index import find_runs, write_index
 from tests.unit.run_fixtures import make_run
 
 

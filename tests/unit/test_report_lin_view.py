@@ -3,8 +3,8 @@
 import re
 import xml.etree.ElementTree as ET
 
-from harness.history import Call, Op
-from reports import linearizability_view as lv
+from raft_jepsen.harness.history import Call, Op
+from raft_jepsen.reports import linearizability_view as lv
 
 MS = 1_000_000
 

@@ -1,9 +1,9 @@
 """Perf figures, fault intervals and leadership, from small hand-made histories."""
 
-from harness.history import Op, pair
-from reports.perf import LATENCY_BINS, RAW_POINTS, perf
-from reports.run_folder import NodeEvent
-from reports.timeline import faults, leader_changes
+from raft_jepsen.harness.history import Op, pair
+from raft_jepsen.reports.perf import LATENCY_BINS, RAW_POINTS, perf
+from raft_jepsen.reports.run_folder import NodeEvent
+from raft_jepsen.reports.timeline import faults, leader_changes
 
 MS = 1_000_000
 

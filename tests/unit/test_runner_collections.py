@@ -2,9 +2,9 @@
 
 import pytest
 
-from harness import fakes, runner
-from harness import spec as specs
-from harness.history import read_jsonl
+from raft_jepsen.harness import fakes, runner
+from raft_jepsen.harness import spec as specs
+from raft_jepsen.harness.history import read_jsonl
 
 
 def run(tmp_path, workload, flaw=None):

@@ -7,10 +7,11 @@ import signal
 import pytest
 import yaml
 
-from checkers.stats import Stats
-from harness import fakes, runner, verdict
-from harness import spec as specs
-from harness.history import Op, pair, read_jsonl
+from raft_jepsen.checkers.stats import Stats
+from raft_jepsen.checkers import verdict
+from raft_jepsen.harness import fakes, runner
+from raft_jepsen.harness import spec as specs
+from raft_jepsen.harness.history import Op, pair, read_jsonl
 
 
 def make_spec(tmp_path, **options):
@@ -151,7 +152,8 @@ def test_stats_count_by_type_and_f_and_are_invalid_when_nothing_succeeded():
 
 
 def test_run_command_repeats_with_successive_seeds_and_exits_with_the_worst(tmp_path, monkeypatch, capsys):
-    from harness import cli, run_command
+    from raft_jepsen.harness import cli
+    from raft_jepsen.harness.cli import run as run_command
 
     seeds = []
 

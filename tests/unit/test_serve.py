@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from harness.errors import UsageError
-from reports import serve
-from reports.serve import make_server
+from raft_jepsen.harness.errors import UsageError
+from raft_jepsen.harness.cli import serve
+from raft_jepsen.reports.serve import make_server
 from tests.unit.run_fixtures import make_run
 
 

@@ -3,7 +3,7 @@ stores pass."""
 
 from hypothesis import given, settings
 
-from checkers.sets import check
+from raft_jepsen.checkers.sets import check
 from tests.unit.collection_histories import correct_list_histories, history
 
 

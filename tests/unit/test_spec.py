@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
-from harness import spec as specs
-from harness.errors import UsageError
+from raft_jepsen.harness import spec as specs
+from raft_jepsen.harness.errors import UsageError
 
 
 def test_defaults_are_a_complete_test_with_a_drawn_seed():

@@ -4,10 +4,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from harness import spec as specs
-from harness import store
-from harness.errors import UsageError
-from harness.history import HistoryWriter, Op
+from raft_jepsen.harness import spec as specs
+from raft_jepsen.harness import store
+from raft_jepsen.harness.errors import UsageError
+from raft_jepsen.harness.history import HistoryWriter, Op
 
 STARTED = datetime(2026, 11, 23, 15, 2, 11, tzinfo=timezone.utc)
 

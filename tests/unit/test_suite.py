@@ -6,15 +6,15 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness.cli import main as cli
-from harness.errors import UsageError
-from harness.suite import load_suite
+from raft_jepsen.harness.cli import main as cli
+from raft_jepsen.harness.errors import UsageError
+from raft_jepsen.harness.cli.suite import load_suite
 from tests.unit.run_fixtures import make_run
 
 
 @pytest.fixture
 def runs(tmp_path, monkeypatch):
-    """A stand-in for harness.run_command.run_config: a synthetic run folder per config, invalid
+    """A stand-in for raft_jepsen.harness.cli.run.run_config: a synthetic run folder per config, invalid
     exactly when the config turns on a bug; seed 13 makes the run fail to start."""
     calls = []
 
@@ -28,11 +28,11 @@ def runs(tmp_path, monkeypatch):
         return (1 if bad else 0), run
 
     try:
-        import harness.run_command as module
+        import raft_jepsen.harness.cli.run as module
     except ModuleNotFoundError:  # `run` is written concurrently; until then, a stand-in module
-        module = types.ModuleType("harness.run_command")
+        module = types.ModuleType("raft_jepsen.harness.cli.run")
         module.HELP, module.add_arguments, module.main = "run one test", lambda p: None, lambda a: 0
-        monkeypatch.setitem(sys.modules, "harness.run_command", module)
+        monkeypatch.setitem(sys.modules, "raft_jepsen.harness.cli.run", module)
     monkeypatch.setattr(module, "run_config", run_config, raising=False)
     return calls
 

@@ -8,12 +8,12 @@ import threading
 
 import pytest
 
-from harness.control.base import NullRemote, Result
-from harness.errors import EnvironmentProblem
-from harness.nodes import Node
-from harness.systems import make_system
-from harness.systems.base import HasLogs, HasPrimaries, Killable, Pausable, System
-from harness.systems.raftkv import RaftKV, status
+from raft_jepsen.harness.control.base import NullRemote, Result
+from raft_jepsen.harness.errors import EnvironmentProblem
+from raft_jepsen.harness.nodes import Node
+from raft_jepsen.harness.systems import make_system
+from raft_jepsen.harness.systems.base import HasLogs, HasPrimaries, Killable, Pausable, System
+from raft_jepsen.harness.systems.raftkv import RaftKV, status
 
 
 def node(name, ip="10.0.0.1", addr=("127.0.0.1", 1), remote=None):

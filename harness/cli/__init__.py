@@ -8,18 +8,18 @@ import argparse
 import importlib
 import sys
 
-from harness import __version__
-from harness.errors import RaftJepsenError
+from raft_jepsen.harness import __version__
+from raft_jepsen.harness.errors import RaftJepsenError
 
 # name -> module; order is the order of --help.
 COMMANDS = {
-    "run": "harness.run_command",
-    "check": "checkers.cli",
-    "report": "reports.report_command",
-    "serve": "reports.serve",
-    "suite": "harness.suite",
-    "image": "harness.image",
-    "clean": "harness.clean",
+    "run": "raft_jepsen.harness.cli.run",
+    "check": "raft_jepsen.harness.cli.check",
+    "report": "raft_jepsen.harness.cli.report",
+    "serve": "raft_jepsen.harness.cli.serve",
+    "suite": "raft_jepsen.harness.cli.suite",
+    "image": "raft_jepsen.harness.cli.image",
+    "clean": "raft_jepsen.harness.cli.clean",
 }
 
 

@@ -2,7 +2,7 @@
 
 A suite is plain data: shared `options`, a `matrix` whose lists multiply out (systems × bugs ×
 nemeses × seeds, or any other run option), and/or an explicit list of `runs`. Every run is one
-`harness.run_command.run_config(config)`, in order, one line printed each; then a summary, JUnit
+`raft_jepsen.harness.cli.run.run_config(config)`, in order, one line printed each; then a summary, JUnit
 XML for all of them (`--junit`), the index of each store it wrote to (`<store>/index.html`), and
 an exit code CI can trust:
 
@@ -34,10 +34,10 @@ from pathlib import Path
 
 import yaml
 
-from harness.errors import RaftJepsenError, UsageError
-from reports.index import write_index
-from reports.junit import write_junit
-from reports.run_folder import read_results
+from raft_jepsen.harness.errors import RaftJepsenError, UsageError
+from raft_jepsen.reports.index import write_index
+from raft_jepsen.reports.junit import write_junit
+from raft_jepsen.reports.run_folder import read_results
 
 HELP = "run a list or matrix of tests (for CI) and summarise them"
 EPILOG = """examples:
@@ -76,7 +76,7 @@ def main(args: argparse.Namespace) -> int:
         for n, run in enumerate(plan, 1):
             print(f"[{n}/{len(plan)}] {run.label} (expect {run.expect})")
         return 0
-    from harness import run_command  # the runner and Docker only when something will run
+    from raft_jepsen.harness.cli import run as run_command  # the runner and Docker only when something will run
 
     results = []
     for n, run in enumerate(plan, 1):

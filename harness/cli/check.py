@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from checkers.linearizable import DEFAULT_TIMEOUT_S, LinearizabilityChecker
-from checkers.models import MODELS, get_model
-from harness.errors import UsageError
-from harness.importers import FORMATS, guess_format, load
+from raft_jepsen.checkers.linearizable import DEFAULT_TIMEOUT_S, LinearizabilityChecker
+from raft_jepsen.checkers.models import MODELS, get_model
+from raft_jepsen.harness.errors import UsageError
+from raft_jepsen.harness.history.importers import FORMATS, guess_format, load
 
 HELP = "check a history file for linearizability"
 EPILOG = """examples:

@@ -9,9 +9,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from harness.cluster import RUN_ID, remove_labelled
-from harness.docker_env import RUN_LABEL, connect
-from harness.errors import UsageError
+from raft_jepsen.harness.cluster import RUN_ID, remove_labelled
+from raft_jepsen.harness.docker_env import RUN_LABEL, connect
+from raft_jepsen.harness.errors import UsageError
 
 HELP = "remove every raft-jepsen container and network (leftovers of killed runs)"
 EPILOG = """examples:

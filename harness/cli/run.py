@@ -11,10 +11,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from harness import spec as specs
-from harness.progress import Progress
-from harness.runner import RunResult, run
-from reports.junit import write_junit
+from raft_jepsen.harness import spec as specs
+from raft_jepsen.harness.cli.progress import Progress
+from raft_jepsen.harness.runner import RunResult, run
+from raft_jepsen.reports.junit import write_junit
 
 HELP = "run a test: a cluster, a workload, faults, a verdict"
 EPILOG = """examples:

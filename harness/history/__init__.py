@@ -19,7 +19,7 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import IO, Any, Callable, Iterable, Iterator
 
-from harness.errors import HistoryError
+from raft_jepsen.harness.errors import HistoryError
 
 TYPES = ("invoke", "ok", "fail", "info")
 NEMESIS = "nemesis"

@@ -19,8 +19,8 @@ import os
 import re
 from typing import Any, Callable
 
-from harness.errors import HistoryError, UsageError
-from harness.history import NEMESIS, TYPES, Op, pair, read_jsonl_lines
+from raft_jepsen.harness.errors import HistoryError, UsageError
+from raft_jepsen.harness.history import NEMESIS, TYPES, Op, pair, read_jsonl_lines
 
 FORMATS = ("jsonl", "edn", "porcupine-etcd", "porcupine-kv")
 

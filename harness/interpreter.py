@@ -25,12 +25,12 @@ import time
 from dataclasses import replace
 from typing import Callable
 
-from harness.generator.core import EXHAUSTED, NEMESIS_THREAD, NS, PENDING, SLEEP, Generator, Thread
-from harness.generator.scheduler import Scheduler
-from harness.history import NEMESIS, HistoryWriter, Op
-from harness.nemesis.base import Nemesis
-from harness.nodes import Node
-from harness.systems.base import Client
+from raft_jepsen.harness.generator.core import EXHAUSTED, NEMESIS_THREAD, NS, PENDING, SLEEP, Generator, Thread
+from raft_jepsen.harness.generator.scheduler import Scheduler
+from raft_jepsen.harness.history import NEMESIS, HistoryWriter, Op
+from raft_jepsen.harness.nemesis.base import Nemesis
+from raft_jepsen.harness.nodes import Node
+from raft_jepsen.harness.systems.base import Client
 
 OpenClient = Callable[[Node], Client]
 CLOSE_WAIT_S = 5.0

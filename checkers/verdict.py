@@ -8,9 +8,9 @@ its error, never a crashed run."""
 
 from __future__ import annotations
 
-from checkers.core import Checker, compose
-from harness.errors import HistoryError
-from harness.history import Op, pair
+from raft_jepsen.checkers.core import Checker, compose
+from raft_jepsen.harness.errors import HistoryError
+from raft_jepsen.harness.history import Op, pair
 
 
 def malformed(history: list[Op]) -> str | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from reports.html import write_report
+from raft_jepsen.reports.html import write_report
 
 HELP = "regenerate a run's report.html from its folder"
 EPILOG = """examples:
