@@ -24,13 +24,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from raft_jepsen.harness import spec as specs  # noqa: E402
-from raft_jepsen.harness import store  # noqa: E402
-from raft_jepsen.harness.errors import RaftJepsenError  # noqa: E402
-from raft_jepsen.harness.history import Op, pair, read_jsonl  # noqa: E402
-from raft_jepsen.harness.runner import run  # noqa: E402
+from raft_jepsen.harness import spec as specs
+from raft_jepsen.harness import store
+from raft_jepsen.harness.errors import RaftJepsenError
+from raft_jepsen.harness.history import Op, pair, read_jsonl
+from raft_jepsen.harness.runner import run
+from raft_jepsen.harness.systems.raftkv import KIND as RAFTKV
 
 # Options a bug needs beyond the defaults, with the reason (node_image/README.md, "Bug switches").
 RECOMMENDED: dict[str, tuple[dict, str]] = {
@@ -123,7 +122,7 @@ def table(rows: dict[str, list[Outcome]], args: argparse.Namespace) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bugs", default=",".join(specs.BUGS), help="comma-separated switches (default: all)")
+    parser.add_argument("--bugs", default=",".join(RAFTKV.bugs), help="comma-separated switches (default: all)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 1..N per bug")
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--time-limit", type=float, default=60.0)
@@ -134,9 +133,9 @@ def main() -> None:
     parser.add_argument("--out", help="also write the table (and every run's outcome) to this Markdown file")
     args = parser.parse_args()
     bugs = [b.strip() for b in args.bugs.split(",") if b.strip()]
-    unknown = [b for b in bugs if b not in specs.BUGS]
+    unknown = [b for b in bugs if b not in RAFTKV.bugs]
     if unknown:
-        sys.exit(f"unknown bug {unknown[0]!r} (expected one of {', '.join(specs.BUGS)})")
+        sys.exit(f"unknown bug {unknown[0]!r} (expected one of {', '.join(RAFTKV.bugs)})")
 
     rows: dict[str, list[Outcome]] = {}
     log: list[str] = []

@@ -28,9 +28,9 @@ from pathlib import Path
 from raft_jepsen.harness import fakes, runner
 from raft_jepsen.harness import spec as specs
 from raft_jepsen.harness.generator.core import NS, Limit, clients
-from raft_jepsen.harness.interpreter import Interpreter
 from raft_jepsen.harness.generator.simulate import simulate
 from raft_jepsen.harness.history import HistoryWriter, read_jsonl
+from raft_jepsen.harness.interpreter import Interpreter
 from raft_jepsen.harness.nemesis.base import NoopNemesis
 from raft_jepsen.workloads import register
 

@@ -14,20 +14,17 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from raft_jepsen.harness.cluster import Cluster  # noqa: E402
-from raft_jepsen.harness.docker_env import connect  # noqa: E402
-from raft_jepsen.harness.history import Op  # noqa: E402
-from raft_jepsen.harness.image import ensure_image  # noqa: E402
-from raft_jepsen.harness.nemesis.partition import MIN_NODES, PartitionNemesis  # noqa: E402
-from raft_jepsen.harness.nemesis.process import kill_nemesis, pause_nemesis  # noqa: E402
-from raft_jepsen.harness.net import PROBE_TIMEOUT_S, Net  # noqa: E402
-from raft_jepsen.harness.systems.raftkv import RaftKV  # noqa: E402
+from raft_jepsen.harness import systems
+from raft_jepsen.harness.cluster import Cluster
+from raft_jepsen.harness.docker_env import connect
+from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.image import ensure_image
+from raft_jepsen.harness.nemesis.net import PROBE_TIMEOUT_S, Net
+from raft_jepsen.harness.nemesis.partition import MIN_NODES, PartitionNemesis
+from raft_jepsen.harness.nemesis.process import kill_nemesis, pause_nemesis
+from raft_jepsen.harness.systems.raftkv import RAFT_PORT
 
 
 def op(f: str) -> Op:
@@ -56,14 +53,14 @@ def main() -> None:
     with Cluster(client, ensure_image(client), size=args.nodes) as cluster:
         nodes = cluster.nodes
         print(f"cluster of {args.nodes} up in {time.monotonic() - started:.1f} s")
-        system = RaftKV(nodes)
+        system = systems.make(systems.get("raftkv"), nodes)
         for node in nodes:
             system.setup(node)
         leaders = lambda: system.primaries(nodes)  # noqa: E731
         rows: list[str] = []
 
         kinds = [k for k, n in MIN_NODES.items() if args.nodes >= n]
-        net = Net(nodes, probe_timeout=args.probe_timeout)
+        net = Net(nodes, port=RAFT_PORT, probe_timeout=args.probe_timeout)
         for kind in kinds:
             nemesis = PartitionNemesis(net, [kind], random.Random(kind), leaders)
             nemesis.setup()

@@ -21,7 +21,7 @@ import math
 import statistics
 
 from raft_jepsen.harness.history import Call, Op, pair
-from raft_jepsen.harness.nemesis import FAULT_OPS
+from raft_jepsen.harness.history.faults import FAULT_OPS
 
 DEFAULT_WINDOW_S = 10.0
 FAULT_STARTS = tuple(FAULT_OPS)

@@ -10,18 +10,12 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from raft_jepsen.harness.history import Op
-
-_RANK = {True: 0, "unknown": 1, False: 2}
+from raft_jepsen.harness.history.verdicts import worst
 
 
 @runtime_checkable
 class Checker(Protocol):
     def check(self, history: list[Op]) -> dict: ...
-
-
-def worst(verdicts: list[bool | str]) -> bool | str:
-    """The worst verdict of several; True for none."""
-    return max(verdicts, key=_RANK.__getitem__, default=True)
 
 
 class NoopChecker:

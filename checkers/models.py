@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from raft_jepsen.harness.errors import HistoryError, UsageError
-from raft_jepsen.harness.history import Call
+from raft_jepsen.harness.history import CAS_MISMATCH, Call
 
 
 class _Unknown:
@@ -38,7 +38,6 @@ UNKNOWN: Any = _Unknown()  # the output of an operation that may or may not have
 # A failed cas whose error is this one observed "the value was not `old`" (raftkv's
 # `cas-mismatch`; imported Porcupine `:fail :cas` is recorded with it too). Any other failure
 # is a definite refusal (not-leader, ...) that says nothing about the state.
-CAS_MISMATCH = "cas-mismatch"
 
 READ, WRITE, CAS, APPEND, ADD, INCR, ENQUEUE, DEQUEUE = range(8)
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from raft_jepsen.checkers.core import worst
 from raft_jepsen.harness.history import Call, Op, pair
+from raft_jepsen.harness.history.verdicts import worst
 
 ANOMALIES = ("lost", "unexpected", "duplicated")
 ADD = "append"  # raftkv's append is the add: the set is the list it builds

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from typing import Callable, ContextManager, Iterator
 
 from raft_jepsen import workloads
-from raft_jepsen.harness import docker_env, image, nodes_file
+from raft_jepsen.harness import docker_env, image, nodes_file, systems
 from raft_jepsen.harness.cluster import Cluster
 from raft_jepsen.harness.nemesis.package import Package, package
 from raft_jepsen.harness.nodes import Node
 from raft_jepsen.harness.spec import Spec
-from raft_jepsen.harness.systems import make_system
 from raft_jepsen.harness.systems.base import System
 
 
@@ -31,7 +30,7 @@ class Backend:
 
 
 def real() -> Backend:
-    return Backend(cluster=_cluster, system=_system, nemesis=_nemesis_package)
+    return Backend(cluster=_cluster, system=make_system, nemesis=make_package)
 
 
 def _cluster(spec: Spec, progress: Callable[[str], None]) -> ContextManager[list[Node]]:
@@ -44,7 +43,7 @@ def _docker_cluster(spec: Spec, progress: Callable[[str], None]) -> Iterator[lis
     leaving the block, unless the spec says to leave the cluster running."""
     client = docker_env.connect()
     tag = spec.image or image.ensure_image(client, progress=progress)
-    cluster = Cluster(client, tag, size=spec.nodes, progress=progress)
+    cluster = Cluster(client, tag, size=spec.nodes, client_port=systems.get(spec.system).client_port, progress=progress)
     nodes = cluster.start()
     try:
         yield nodes
@@ -59,15 +58,19 @@ def _docker_cluster(spec: Spec, progress: Callable[[str], None]) -> Iterator[lis
 def _ssh_hosts(spec: Spec, progress: Callable[[str], None]) -> Iterator[list[Node]]:
     """Hosts live beyond the run: there is nothing to start or remove (the system's own setup
     and teardown still run on each)."""
-    nodes = nodes_file.load(spec.nodes_file)
+    nodes = nodes_file.load(spec.nodes_file, client_port=systems.get(spec.system).client_port)
     progress(f"testing {len(nodes)} hosts over SSH: {', '.join(n.name for n in nodes)}")
     yield nodes
 
 
-def _system(spec: Spec, nodes: list[Node]) -> System:
+def make_system(spec: Spec, nodes: list[Node]) -> System:
+    """The spec's system adapter on `nodes`, from the systems table."""
     retries = workloads.get(spec.workload).CLIENT_RETRIES
-    return make_system(spec.system, nodes, bugs=spec.bugs, client_retries=retries)
+    return systems.make(systems.get(spec.system), nodes, bugs=spec.bugs, options=dict(spec.system_opts),
+                        client_retries=retries)
 
 
-def _nemesis_package(spec: Spec, nodes: list[Node], system: System, rng: random.Random) -> Package:
-    return package(list(spec.nemesis), nodes=nodes, system=system, rng=rng, interval=spec.nemesis_interval)
+def make_package(spec: Spec, nodes: list[Node], system: System, rng: random.Random) -> Package:
+    """The nemesis package for the spec's fault kinds; partitions are proven on the system's peer port."""
+    return package(list(spec.nemesis), nodes=nodes, system=system, rng=rng, interval=spec.nemesis_interval,
+                   probe_port=systems.get(spec.system).peer_port)

@@ -35,8 +35,6 @@ from raft_jepsen.harness.docker_env import RUN_LABEL
 from raft_jepsen.harness.errors import EnvironmentProblem, UsageError
 from raft_jepsen.harness.nodes import Node
 
-RAFT_PORT = 7000
-CLIENT_PORT = 8000
 SSH_PORT = 22
 LOCALHOST = "127.0.0.1"
 SSHD_START_TIMEOUT_S = 30.0
@@ -65,6 +63,7 @@ class Cluster:
         image: str,
         *,
         size: int = 5,
+        client_port: int,
         run_id: str | None = None,
         progress: Callable[[str], None] = lambda line: None,
     ):
@@ -76,6 +75,7 @@ class Cluster:
         self.client = client
         self.image = image
         self.size = size
+        self.client_port = client_port  # the system's client port, published on 127.0.0.1
         self.progress = progress
         self.network_name = f"rj-{self.run_id}"
         self.names = [f"n{i}" for i in range(1, size + 1)]
@@ -164,7 +164,7 @@ class Cluster:
         container.reload()
         ip = container.attrs["NetworkSettings"]["Networks"][self.network_name]["IPAddress"]
         ports = container.attrs["NetworkSettings"]["Ports"]
-        client_port = int(ports[f"{CLIENT_PORT}/tcp"][0]["HostPort"])
+        client_port = int(ports[f"{self.client_port}/tcp"][0]["HostPort"])
         ssh_port = int(ports[f"{SSH_PORT}/tcp"][0]["HostPort"])
         _wait_for_ssh_banner(name, ssh_port)
         node = Node(name, ip, (LOCALHOST, client_port), remote, ssh_addr=(LOCALHOST, ssh_port))
@@ -182,7 +182,7 @@ class Cluster:
                 network=self.network_name,
                 networking_config={self.network_name: endpoint},
                 cap_add=["NET_ADMIN"],
-                ports={f"{CLIENT_PORT}/tcp": (LOCALHOST, None), f"{SSH_PORT}/tcp": (LOCALHOST, None)},
+                ports={f"{self.client_port}/tcp": (LOCALHOST, None), f"{SSH_PORT}/tcp": (LOCALHOST, None)},
             )
             container.start()
             return container

@@ -23,9 +23,9 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from raft_jepsen.harness.backend import Backend
+from raft_jepsen.harness.backend import Backend, make_package, make_system
 from raft_jepsen.harness.control.base import NullRemote
-from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.history import CAS_MISMATCH, Op
 from raft_jepsen.harness.nemesis.package import ComposedNemesis, Package
 from raft_jepsen.harness.nodes import Node
 
@@ -78,7 +78,7 @@ class AtomDB:
         if op.f == "cas":
             old, new = op.value
             if current != old:
-                return op.completed("fail", error="cas-mismatch")
+                return op.completed("fail", error=CAS_MISMATCH)
             self._set(key, new)
             return op.completed("ok")
         if op.f == "append":
@@ -160,8 +160,12 @@ def cluster(n: int) -> Iterator[list[Node]]:
     yield nodes(n)
 
 
-def backend(db: AtomDB) -> Backend:
-    """Nodes without containers, the AtomDB as the system, FakePartition for any nemesis."""
+def backend(db: AtomDB | None = None) -> Backend:
+    """Nodes without containers. With `db`: the AtomDB as the system and FakePartition for any
+    nemesis. Without: the spec's system from the systems table and the real nemesis package, as
+    `raft-jepsen run` builds them (for in-memory systems registered by a test)."""
+    if db is None:
+        return Backend(cluster=lambda spec, progress: cluster(spec.nodes), system=make_system, nemesis=make_package)
 
     def nemesis(spec, nodes, system, rng) -> Package:
         faults = (("start-partition", "stop-partition"),) if spec.nemesis else ()

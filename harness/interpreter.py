@@ -25,7 +25,15 @@ import time
 from dataclasses import replace
 from typing import Callable
 
-from raft_jepsen.harness.generator.core import EXHAUSTED, NEMESIS_THREAD, NS, PENDING, SLEEP, Generator, Thread
+from raft_jepsen.harness.generator.core import (
+    EXHAUSTED,
+    NEMESIS_THREAD,
+    NS,
+    PENDING,
+    SLEEP,
+    Generator,
+    Thread,
+)
 from raft_jepsen.harness.generator.scheduler import Scheduler
 from raft_jepsen.harness.history import NEMESIS, HistoryWriter, Op
 from raft_jepsen.harness.nemesis.base import Nemesis

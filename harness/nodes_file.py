@@ -10,7 +10,7 @@ python3, iptables); the harness reaches it as root over SSH, with host keys chec
         host: 192.168.1.11             # where SSH and clients connect
         ip: 10.0.0.11                  # the address peers use (grudges name it); default: host
         ssh-port: 22                   # default 22
-        client-port: 8000              # default 8000
+        client-port: 8000              # default: the system's client port
 """
 
 from __future__ import annotations
@@ -18,17 +18,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from raft_jepsen.harness import spec as specs
 from raft_jepsen.harness.control.ssh import SshRemote
 from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.nodes import Node
+from raft_jepsen.harness.yamlfile import load_yaml
 
 _TOP = {"user", "key-file", "known-hosts", "nodes"}
 _NODE = {"name", "host", "ip", "ssh-port", "client-port"}
 
 
-def load(path: str | Path) -> list[Node]:
-    data = specs.load_file(path)  # the same one-line errors as a config file
+def load(path: str | Path, *, client_port: int) -> list[Node]:
+    data = load_yaml(path, "a nodes file")
     _only(data, _TOP, str(path))
     user = _text(data.get("user", "root"), f"{path}: user")
     key_file = _path(data.get("key-file"), f"{path}: key-file")
@@ -50,7 +50,7 @@ def load(path: str | Path) -> list[Node]:
             Node(
                 name=name,
                 ip=_text(entry.get("ip", host), f"{where}.ip"),
-                client_addr=(host, _port(entry.get("client-port", 8000), f"{where}.client-port")),
+                client_addr=(host, _port(entry.get("client-port", client_port), f"{where}.client-port")),
                 remote=remote,
                 ssh_addr=(host, ssh_port),
             )

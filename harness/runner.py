@@ -13,14 +13,13 @@
  7. heal every fault (the final phase's heal ops; then nemesis teardown, always)
  8. recovery: wait `recovery-time` seconds
  9. final reads of every key through every node
-10. collect the node logs into nodes/<n>/
+10. collect the node logs into nodes/<n>/, and the role changes they tell into roles.jsonl
 11. tear the system and the cluster down: always (finally), unless leave-running
 12. check: the history well formed and not too thin, then the workload's checkers and stats
-13. results.json
-14. report.html (a failing report is a warning, never a different verdict)
+13. results.json: the run's outcome (the CLI then writes report.html and JUnit)
 
 SIGINT/SIGTERM set a stop flag instead of raising: the workload ends, outstanding ops are recorded
-as `info`, and steps 7 and 10-14 still run, so a partial history is healed, checked and reported
+as `info`, and steps 7 and 10-13 still run, so a partial history is healed, checked and reported
 (a second signal aborts at once). Errors in steps 1-3 propagate (exit 3); from step 4 on, every
 problem ends up in results.json.
 """
@@ -39,24 +38,23 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from raft_jepsen import workloads
-from raft_jepsen.checkers.stats import Stats
 from raft_jepsen.checkers import verdict
+from raft_jepsen.checkers.stats import Stats
 from raft_jepsen.harness import store
 from raft_jepsen.harness.backend import Backend, real
 from raft_jepsen.harness.errors import RaftJepsenError
 from raft_jepsen.harness.generator.core import rate, time_limit, with_nemesis
 from raft_jepsen.harness.generator.faults import fault_schedule, final_phase
-from raft_jepsen.harness.interpreter import Interpreter
 from raft_jepsen.harness.health import wait_healthy
-from raft_jepsen.harness.history import HistoryWriter, Op, read_jsonl
+from raft_jepsen.harness.history import HistoryWriter, Op, read_jsonl, roles, verdicts
+from raft_jepsen.harness.history.roles import RoleChange
+from raft_jepsen.harness.interpreter import Interpreter
 from raft_jepsen.harness.nemesis.package import Package
 from raft_jepsen.harness.nodes import Node
 from raft_jepsen.harness.spec import Spec
-from raft_jepsen.harness.systems.base import Client, HasLogs, System
-from raft_jepsen.reports import html, junit
+from raft_jepsen.harness.systems.base import Client, HasLogs, HasRoleLog, System
 
 HEALTH_DEADLINE_S = 30.0
-EXIT_CODES = {True: 0, False: 1, "unknown": 2}
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,7 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self.valid]
+        return verdicts.exit_code(self.valid)
 
     @property
     def anomaly(self) -> str | None:
@@ -115,6 +113,7 @@ def run(
                 run_dir = _new_run_dir(spec)  # 4
                 _exercise(spec, nodes, system, package, workload, rng, run_dir, stop, outcome, observer, progress)
                 _collect_logs(system, nodes, run_dir, outcome)  # 10
+                _read_roles(system, nodes, run_dir, outcome)
             finally:
                 if not spec.leave_running:  # 11
                     progress("tearing down")
@@ -182,7 +181,7 @@ def _heal(package: Package, outcome: _Outcome) -> None:
 
 
 def _conclude(spec: Spec, run_dir: Path, workload, outcome: _Outcome, progress) -> RunResult:
-    """Steps 12-14."""
+    """Steps 12-13."""
     progress("checking the history")
     history = list(read_jsonl(run_dir / store.HISTORY))
     checkers = {**workload.checkers(spec), "stats": Stats()}
@@ -210,18 +209,7 @@ def _conclude(spec: Spec, run_dir: Path, workload, outcome: _Outcome, progress) 
         "warnings": outcome.warnings,
     }
     store.write_results(run_dir, document)
-    _write_reports(spec, run_dir, document, progress)
     return RunResult(spec, run_dir, valid, reason, document)
-
-
-def _write_reports(spec: Spec, run_dir: Path, document: dict, progress) -> None:
-    """Step 14. The verdict is already on disk: a report failure is only a warning."""
-    try:
-        html.write_report(run_dir)
-    except Exception as e:
-        progress(f"warning: no report.html: {type(e).__name__}: {e}")
-    if spec.junit:
-        junit.write_junit([document], run_dir / "junit.xml")
 
 
 def _new_run_dir(spec: Spec) -> Path:
@@ -255,6 +243,23 @@ def _collect_logs(system: System, nodes: list[Node], run_dir: Path, outcome: _Ou
                 node.remote.download(path, store.node_dir(run_dir, node.name) / Path(path).name)
             except Exception as e:  # a missing log never costs the verdict
                 outcome.warnings.append(f"{node.name}: could not copy {path}: {e}")
+
+
+def _read_roles(system: System, nodes: list[Node], run_dir: Path, outcome: _Outcome) -> None:
+    """roles.jsonl: the role changes in the copied logs, as the system's adapter reads them,
+    placed on the history's time axis (the report's leader lane; the Raft invariants)."""
+    if not isinstance(system, HasRoleLog):
+        return
+    changes: list[RoleChange] = []
+    for node in nodes:
+        folder = run_dir / store.NODES / node.name
+        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+            try:
+                with open(path, encoding="utf-8", errors="replace") as lines:
+                    changes += [replace(c, time=c.time - outcome.started_epoch_ns) for c in system.role_changes(node.name, lines)]
+            except Exception as e:  # an unreadable log costs the leader lane, never the verdict
+                outcome.warnings.append(f"{node.name}: could not read roles from {path.name}: {e}")
+    roles.write_jsonl(run_dir / store.ROLES, sorted(changes, key=lambda c: c.time))
 
 
 def _teardown(system: System, nodes: list[Node], outcome: _Outcome) -> None:

@@ -16,38 +16,24 @@ from typing import Any, Callable
 
 import yaml
 
+from raft_jepsen.harness import systems
 from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.nemesis import NEMESES
 from raft_jepsen.harness.nemesis.package import partition_kinds
-from raft_jepsen.harness.systems import SYSTEMS
+from raft_jepsen.harness.systems.base import HasPrimaries, Killable, Pausable
+from raft_jepsen.harness.yamlfile import load_yaml
 from raft_jepsen.workloads import WORKLOADS
 
-# The switches of the bundled raftkv node (DESIGN.md's table of reference-design flaws; the node's
-# own list, node_image/raftkv/bugs.py, is not importable from here: it ships inside the image).
-BUGS = (
-    "vote-ignores-log",
-    "self-elect",
-    "commit-prior-term",
-    "volatile-state",
-    "lazy-fsync",
-    "stale-read",
-    "no-truncate",
-    "fixed-timeout",
-    "duplicate-apply",
-    "accept-stale-term",
-    "truncate-on-match",
-    "ack-before-commit",
-    "even-majority",
-    "optimistic-match",
-)
 REMOTES = ("docker", "ssh")
+MAX_NODES = 15  # Docker clusters: beyond this, a 2-core machine measures itself, not the system
 
 
 @dataclass(frozen=True, kw_only=True)
 class Spec:
     name: str | None = None  # the test's name in the store; None means "<system>-<workload>"
     system: str = "raftkv"
-    bugs: tuple[str, ...] = ()
+    bugs: tuple[str, ...] = ()  # the system's bug switches to turn on
+    system_opts: tuple[tuple[str, str], ...] = ()  # (key, value text) pairs, each key once
     nodes: int = 5
     workload: str = "register"
     nemesis: tuple[str, ...] = ("partition", "kill", "pause")
@@ -78,6 +64,8 @@ class Spec:
         out = {}
         for option in OPTIONS.values():
             value = data[option.field]
+            if option.field == "system_opts":
+                value = dict(value)
             out[option.name] = list(value) if isinstance(value, tuple) else value
         return out
 
@@ -149,6 +137,32 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n for n in names if n and n != "none"))
 
 
+def _key_values(value: Any) -> tuple[tuple[str, str], ...]:
+    """`KEY=VALUE` texts (a list, or one), or a YAML mapping: (key, value text) pairs."""
+    if isinstance(value, dict):
+        items = [(k, v) for k, v in value.items()]
+    else:
+        texts = [value] if isinstance(value, str) else value
+        if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
+            raise ValueError(f"expected KEY=VALUE, got {value!r}")
+        items = []
+        for text in texts:
+            key, sep, val = text.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"expected KEY=VALUE, got {text!r}")
+            items.append((key.strip(), val.strip()))
+    pairs: dict[str, str] = {}
+    for key, val in items:
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"option names are strings, got {key!r}")
+        if isinstance(val, bool):
+            val = "true" if val else "false"
+        if not isinstance(val, (str, int, float)):
+            raise ValueError(f"{key}: expected a plain value, got {val!r}")
+        pairs[key] = str(val)
+    return tuple(pairs.items())
+
+
 def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         value = _text(value)
@@ -173,8 +187,10 @@ OPTIONS: dict[str, Option] = {
     o.name: o
     for o in (
         Option("name", "name", _test_name, "test name in the store (default: <system>-<workload>)", "NAME"),
-        Option("system", "system", _one_of(tuple(SYSTEMS)), "system under test", "NAME"),
-        Option("bug", "bugs", _names, "switch a known flaw on in raftkv, e.g. stale-read (repeatable)", "NAME", "repeat"),
+        Option("system", "system", _text, f"system under test: {' or '.join(systems.names())}", "NAME"),
+        Option("bug", "bugs", _names, "turn one of the system's bug switches on, e.g. stale-read (repeatable)", "NAME", "repeat"),
+        Option("system-opt", "system_opts", _key_values, "a system option, e.g. simulate-page-cache=false (repeatable)",
+               "KEY=VALUE", "repeat"),
         Option("nodes", "nodes", _integer(1), "number of nodes", "N"),
         Option("workload", "workload", _text, f"workload: {' or '.join(WORKLOADS)}", "NAME"),
         Option("nemesis", "nemesis", _names, f"comma-separated fault kinds ({', '.join(NEMESES)}), or none", "LIST"),
@@ -199,8 +215,7 @@ OPTIONS: dict[str, Option] = {
 
 def _option(key: Any, source: str) -> Option:
     name = str(key).replace("_", "-")
-    if name == "bugs":  # the field's own name reads naturally in YAML too
-        name = "bug"
+    name = {"bugs": "bug", "system-opts": "system-opt"}.get(name, name)  # field names read naturally in YAML too
     if name not in OPTIONS:
         raise UsageError(f"{source}: unknown option {key!r} (expected one of {', '.join(OPTIONS)})")
     return OPTIONS[name]
@@ -222,23 +237,7 @@ def parse_options(raw: dict, source: str | None) -> dict[str, Any]:
 
 def load_file(path: str | Path) -> dict:
     """The options of a YAML config file, unchecked (see `parse_options`)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise UsageError(f"{path}: cannot read ({e.strerror})") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: not a UTF-8 text file") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise UsageError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: expected a mapping of options, got {type(data).__name__}")
-    return data
+    return load_yaml(path, "a config of options")
 
 
 def build(config: dict | None = None, flags: dict | None = None, *, source: str = "config") -> Spec:
@@ -251,7 +250,9 @@ def build(config: dict | None = None, flags: dict | None = None, *, source: str 
     if spec.remote == "docker":
         # Before any container starts: a partition the cluster is too small for (the nodes of
         # an SSH run are only known from its nodes file, checked when the package is built).
-        partition_kinds(spec.nemesis, spec.nodes, knows_leader=True)
+        if spec.nodes > MAX_NODES:
+            raise UsageError(f"nodes: a Docker cluster has 1 to {MAX_NODES} nodes, not {spec.nodes}")
+        partition_kinds(spec.nemesis, spec.nodes, knows_leader=systems.get(spec.system).can(HasPrimaries))
     if "seed" not in values:
         spec = replace(spec, seed=random.SystemRandom().randrange(2**31))
     return spec
@@ -268,7 +269,27 @@ def dump(spec: Spec) -> str:
 def _check_names(spec: Spec) -> None:
     _known("workload", [spec.workload], WORKLOADS)
     _known("nemesis", spec.nemesis, NEMESES)
-    _known("bug", spec.bugs, BUGS)
+    _check_system(spec)
+
+
+def _check_system(spec: Spec) -> None:
+    """Everything the system under test must allow, before any container starts: its bug
+    switches, its options, the workload and the faults asked of it."""
+    kind = systems.get(spec.system)
+    for bug in spec.bugs:
+        if bug not in kind.bugs:
+            known = ", ".join(kind.bugs) or "none"
+            raise UsageError(f"unknown bug {bug!r} for system {kind.name} (its switches: {known})")
+    try:
+        kind.parse_options(dict(spec.system_opts))
+    except ValueError as e:
+        raise UsageError(f"--system-opt {e}") from None
+    if spec.workload not in kind.workloads:
+        raise UsageError(f"system {kind.name} cannot run workload {spec.workload!r} (it runs {', '.join(kind.workloads)})")
+    needs = {"kill": Killable, "power-cut": Killable, "pause": Pausable, "partition-leader": HasPrimaries}
+    for name in spec.nemesis:
+        if name in needs and not kind.can(needs[name]):
+            raise UsageError(f"system {kind.name} cannot do nemesis {name} (its adapter is not {needs[name].__name__})")
 
 
 def _known(what: str, names, valid) -> None:

@@ -4,6 +4,7 @@
                                      history.jsonl    written as the run goes
                                      results.json     the verdict and every checker's result
                                      nodes/<n>/       files copied from each node (logs)
+                                     roles.jsonl      who led when, read from those logs
     <store>/latest -> <test>/<yyyymmddThhmmss>        the newest run
 
 `raft-jepsen run --config <run>/test.yaml` replays a run: same seed, same schedule.
@@ -25,6 +26,7 @@ SPEC = "test.yaml"
 HISTORY = "history.jsonl"
 RESULTS = "results.json"
 NODES = "nodes"
+ROLES = "roles.jsonl"
 LATEST = "latest"
 
 

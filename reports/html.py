@@ -45,7 +45,7 @@ def render(run: RunFolder) -> str:
     end = max((op.time for op in run.history), default=0)
     duration = max(end, int((r.get("duration_s") or 0) * 1e9))
     fault_list = faults(run.history)
-    leaders = leader_changes(run.node_events)
+    leaders = leader_changes(run.roles)
     stats = perf(calls, fault_list, duration)
     by_index = {c.invoke.index: c for c in calls}
     key_views = [

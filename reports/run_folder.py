@@ -1,7 +1,8 @@
 """A run folder as the reports read it (docs/architecture.md, "Run folder").
 
 `load_run` is the one place that decides whether a directory is a run: it needs `results.json`
-(schema 1) and `history.jsonl`; node logs are optional (a run that never started a node has none).
+(schema 1) and `history.jsonl`; node logs and `roles.jsonl` (who led when, as the runner read it
+from the node logs through the system's adapter) are optional.
 Anything else is a one-line `UsageError` / `HistoryError`, never a traceback.
 """
 
@@ -11,22 +12,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from raft_jepsen.harness.errors import HistoryError, UsageError
+from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.history import Op, read_jsonl
+from raft_jepsen.harness.history.roles import RoleChange
+from raft_jepsen.harness.history.roles import read_jsonl as read_roles
 
 SCHEMA = 1
-
-
-@dataclass(frozen=True, slots=True)
-class NodeEvent:
-    """One line of a node log, placed on the history's time axis."""
-
-    time: int  # ns since the run began
-    node: str
-    event: str
-    term: int | None = None
-    role: str | None = None
-    leader: str | None = None
+ROLES = "roles.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +26,7 @@ class RunFolder:
     path: Path
     results: dict
     history: list[Op]
-    node_events: list[NodeEvent]  # sorted by time
+    roles: list[RoleChange]  # what the nodes said of their roles, sorted by time (roles.jsonl)
     node_files: list[str]  # every file under nodes/, relative to the run folder
 
 
@@ -73,37 +65,6 @@ def load_run(run_dir: str | Path) -> RunFolder:
     history = list(read_jsonl(history_path))
     nodes_dir = run_dir / "nodes"
     node_files = sorted(p.relative_to(run_dir).as_posix() for p in nodes_dir.rglob("*") if p.is_file()) if nodes_dir.is_dir() else []
-    epoch = results.get("started_epoch_ns")
-    # without the run's start on the wall clock, node-log timestamps cannot be placed on the
-    # history's time axis: the logs are still linked, just not drawn
-    events = sorted(
-        (e for rel in node_files if rel.endswith("node.log") for e in _read_node_log(run_dir / rel, epoch)),
-        key=lambda e: e.time,
-    ) if isinstance(epoch, int) else []
-    return RunFolder(run_dir, results, history, events, node_files)
-
-
-def _read_node_log(path: Path, started_epoch_ns: int) -> list[NodeEvent]:
-    """A node log's JSON lines; lines that are not JSON objects with ts/node/event are skipped,
-    because a node killed mid-write leaves a torn last line and the report must still render."""
-    events = []
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as e:
-        raise HistoryError(f"{path}: cannot read ({e.strerror})") from None
-    for line in lines:
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(d, dict) or not isinstance(d.get("ts"), (int, float)) or "node" not in d:
-            continue
-        events.append(NodeEvent(
-            time=round(d["ts"] * 1e9) - started_epoch_ns,
-            node=str(d["node"]),
-            event=str(d.get("event", "")),
-            term=d.get("term") if isinstance(d.get("term"), int) else None,
-            role=d.get("role") if isinstance(d.get("role"), str) else None,
-            leader=d.get("leader") if isinstance(d.get("leader"), str) else None,
-        ))
-    return events
+    roles_path = run_dir / ROLES
+    roles = sorted(read_roles(roles_path), key=lambda c: c.time) if roles_path.is_file() else []
+    return RunFolder(run_dir, results, history, roles, node_files)

@@ -4,8 +4,8 @@ Faults come from the nemesis records of the history: a start record opens an int
 matching stop record closes (`start-partition`/`stop-partition`, `kill`/`start`, `pause`/`resume`,
 and any `start-X`/`stop-X`); a start of a kind that moves (a partition) while one is in force
 ends that one where the new one begins. A fault never healed lasts to the end of the run.
-Leadership comes from the node logs' role lines, already placed on the history's time axis by
-`run_folder`.
+Leadership comes from the role changes the runner read from the node logs (`roles.jsonl`, on the
+history's time axis).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from raft_jepsen.harness.history import Op
-from raft_jepsen.harness.nemesis import FAULT_OPS, MOVES
-from raft_jepsen.reports.run_folder import NodeEvent
+from raft_jepsen.harness.history.faults import FAULT_OPS, MOVES
+from raft_jepsen.harness.history.roles import RoleChange
 
 _STOPS = {stop: start for start, (stop, _) in FAULT_OPS.items()}
 _KIND = {start: kind for start, (_, kind) in FAULT_OPS.items()}
@@ -74,13 +74,13 @@ def _describe_value(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def leader_changes(events: Iterable[NodeEvent]) -> list[LeaderChange]:
+def leader_changes(events: Iterable[RoleChange]) -> list[LeaderChange]:
     """Each node that announces itself leader of a new term; repeats of the same leadership
     (every node logs the election it learns of) are folded into the first."""
     changes: list[LeaderChange] = []
     seen: set[tuple[str, int | None]] = set()
     for e in events:
-        if e.event != "role" or e.role != "leader":
+        if e.role != "leader":
             continue
         if (e.node, e.term) in seen:
             continue

@@ -11,7 +11,7 @@ from typing import Any, Iterable
 from raft_jepsen.checkers.core import Checker
 from raft_jepsen.checkers.linearizable import LinearizabilityChecker
 from raft_jepsen.harness.generator.core import Generator, Once, Seq
-from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.history import CAS_MISMATCH, Op
 
 VALUES = 5  # values 0..4
 OPS_PER_KEY = 100
@@ -42,7 +42,7 @@ class LiveKeys:
     def after(self, event: Op) -> "LiveKeys":
         """The keys after a completion: one op fewer for its key if the op reached the cluster
         (ok, info, or a cas the cluster refused on its value)."""
-        reached = event.type in ("ok", "info") or (event.type == "fail" and event.error == "cas-mismatch")
+        reached = event.type in ("ok", "info") or (event.type == "fail" and event.error == CAS_MISMATCH)
         if not reached:
             return self
         for i, (key, left) in enumerate(self.live):

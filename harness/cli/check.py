@@ -8,6 +8,7 @@ import json
 from raft_jepsen.checkers.linearizable import DEFAULT_TIMEOUT_S, LinearizabilityChecker
 from raft_jepsen.checkers.models import MODELS, get_model
 from raft_jepsen.harness.errors import UsageError
+from raft_jepsen.harness.history import verdicts
 from raft_jepsen.harness.history.importers import FORMATS, guess_format, load
 
 HELP = "check a history file for linearizability"
@@ -21,7 +22,6 @@ The format is guessed from the extension or the first line, the model from the f
 Exit codes: 0 linearizable, 1 not linearizable, 2 unknown (deadline), 3 bad input."""
 
 MODEL_FOR_FORMAT = {"porcupine-etcd": "etcd", "porcupine-kv": "string-kv", "jsonl": "cas-register", "edn": "cas-register"}
-EXIT = {True: 0, False: 1, "unknown": 2}
 _SHOWN_STUCK = 5  # ops listed per failing key; --json has them all
 
 
@@ -46,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2, default=str))
     else:
         print(render(result))
-    return EXIT[result["valid"]]
+    return verdicts.exit_code(result["valid"])
 
 
 def render(result: dict) -> str:

@@ -14,7 +14,7 @@ import time
 from typing import TextIO
 
 from raft_jepsen.harness.history import Op
-from raft_jepsen.harness.nemesis import FAULT_OPS, MOVES
+from raft_jepsen.harness.history.faults import FAULT_OPS, MOVES
 
 TTY_INTERVAL_S = 0.25
 LOG_INTERVAL_S = 5.0

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from raft_jepsen.harness import spec as specs
 from raft_jepsen.harness.cli.progress import Progress
+from raft_jepsen.harness.history import verdicts
 from raft_jepsen.harness.runner import RunResult, run
+from raft_jepsen.reports.html import write_report
 from raft_jepsen.reports.junit import write_junit
 
 HELP = "run a test: a cluster, a workload, faults, a verdict"
@@ -23,8 +25,6 @@ EPILOG = """examples:
   raft-jepsen run --config store/latest/test.yaml        # replay a run (same seed)
 
 exit codes: 0 valid, 1 invalid (a bug was found), 2 unknown, 3 bad usage or environment"""
-
-_WORST = {1: 2, 2: 1, 0: 0}  # exit code -> badness: invalid, then unknown, then valid
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,16 +65,25 @@ def run_spec(spec: specs.Spec) -> tuple[int, Path | None]:
         results.append(_run_one(one))
     if spec.junit:
         write_junit([r.results for r in results], spec.junit)
-    worst = max(results, key=lambda r: _WORST[r.exit_code])
-    return worst.exit_code, worst.run_dir
+    code = verdicts.worst_exit(r.exit_code for r in results)
+    return code, next(r.run_dir for r in results if r.exit_code == code)
 
 
 def _run_one(spec: specs.Spec) -> RunResult:
     with Progress(sys.stderr, spec.time_limit) as progress:
         result = run(spec, observer=progress.observe, progress=progress.message)
+        _write_report(result.run_dir, progress.message)
     print(_verdict_line(result))
     print(f"run folder: {result.run_dir}")
     return result
+
+
+def _write_report(run_dir: Path, progress) -> None:
+    """The verdict is already on disk: a report that fails is a warning, never another verdict."""
+    try:
+        write_report(run_dir)
+    except Exception as e:
+        progress(f"warning: no report.html: {type(e).__name__}: {e}")
 
 
 def _verdict_line(result: RunResult) -> str:

@@ -76,7 +76,9 @@ def main(args: argparse.Namespace) -> int:
         for n, run in enumerate(plan, 1):
             print(f"[{n}/{len(plan)}] {run.label} (expect {run.expect})")
         return 0
-    from raft_jepsen.harness.cli import run as run_command  # the runner and Docker only when something will run
+    from raft_jepsen.harness.cli import (
+        run as run_command,  # the runner and Docker only when something will run
+    )
 
     results = []
     for n, run in enumerate(plan, 1):

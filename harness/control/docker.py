@@ -15,7 +15,13 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from raft_jepsen.harness.control.base import KILL_AFTER_S, RemoteError, Result, command_argv, finish
+from raft_jepsen.harness.control.base import (
+    KILL_AFTER_S,
+    RemoteError,
+    Result,
+    command_argv,
+    finish,
+)
 from raft_jepsen.harness.control.docker_shell import DockerShell, ShellLost
 
 # Beyond a command's own timeout (timeout(1) stops it on the node), how long to wait for the

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import paramiko
 
-from raft_jepsen.harness.control.base import CommandTimeout, RemoteError, Result, command_argv, finish
+from raft_jepsen.harness.control.base import (
+    CommandTimeout,
+    RemoteError,
+    Result,
+    command_argv,
+    finish,
+)
 
 CONNECT_TIMEOUT_S = 10.0
 # How much longer than the remote timeout(1) we wait before declaring the connection dead.

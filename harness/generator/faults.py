@@ -25,7 +25,6 @@ from raft_jepsen.harness.generator.core import (
 )
 from raft_jepsen.harness.history import Op
 
-
 # How often a fault that can move (a partition) is replaced by a fresh one instead of healed.
 # Networks fail that way (links recover while others go down) and, for Raft, it is what lets a
 # node that was cut off from a working leader reach the others just as that leader is cut off in

@@ -15,7 +15,12 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from raft_jepsen.harness.generator.core import NEMESIS_THREAD, Context, Generator, Thread
+from raft_jepsen.harness.generator.core import (
+    NEMESIS_THREAD,
+    Context,
+    Generator,
+    Thread,
+)
 from raft_jepsen.harness.history import Op
 
 

@@ -23,6 +23,10 @@ from raft_jepsen.harness.errors import HistoryError
 
 TYPES = ("invoke", "ok", "fail", "info")
 NEMESIS = "nemesis"
+# The error of a `fail`ed cas whose expected value did not match: the cas reached the cluster and
+# certainly did not apply. Every client records a value mismatch with it, whatever its system
+# calls it, and the models and key rotation read it.
+CAS_MISMATCH = "cas-mismatch"
 _OPTIONAL = ("key", "node", "error")
 
 

@@ -20,7 +20,7 @@ import re
 from typing import Any, Callable
 
 from raft_jepsen.harness.errors import HistoryError, UsageError
-from raft_jepsen.harness.history import NEMESIS, TYPES, Op, pair, read_jsonl_lines
+from raft_jepsen.harness.history import CAS_MISMATCH, NEMESIS, TYPES, Op, pair, read_jsonl_lines
 
 FORMATS = ("jsonl", "edn", "porcupine-etcd", "porcupine-kv")
 
@@ -271,7 +271,7 @@ def _porcupine_etcd_located(path: str | os.PathLike) -> list[tuple[int, Op]]:
                     renamed[logged], fresh = fresh, fresh + 1
                 type_, error, value = "info", str(value), inv.value
             elif type_ == "fail" and f == "cas":
-                error = "cas-mismatch"
+                error = CAS_MISMATCH
             op = Op(index=len(out), type=type_, process=process, f=f, value=value, time=lineno, error=error)
         out.append((lineno, op))
     return out

@@ -14,15 +14,3 @@ NEMESES: dict[str, str] = {
     "pause": "SIGSTOP some nodes (one, minority, majority, leader, all), then SIGCONT them",
     "power-cut": "kill -9 every node at one instant, then restart them all: unsynced writes are lost",
 }
-
-# The fault ops nemeses record: start f -> (the f that heals it, the kind of fault). Progress
-# lines, report bands and the availability checker read histories through this one table.
-FAULT_OPS: dict[str, tuple[str, str]] = {
-    "start-partition": ("stop-partition", "partition"),
-    "kill": ("start", "kill"),
-    "pause": ("resume", "pause"),
-    "power-cut": ("power-on", "kill"),
-}
-# Faults whose start, while one of them is in force, replaces it rather than adding to it: a
-# partition is the state of the whole network, so a new grudge is the partition moving.
-MOVES = frozenset({"start-partition"})

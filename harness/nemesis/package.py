@@ -14,12 +14,18 @@ from typing import Callable, Sequence
 
 from raft_jepsen.harness.errors import RaftJepsenError, UsageError
 from raft_jepsen.harness.history import Op
-from raft_jepsen.harness.nemesis import MOVES, NEMESES
+from raft_jepsen.harness.history.faults import MOVES
+from raft_jepsen.harness.nemesis import NEMESES
 from raft_jepsen.harness.nemesis.base import Nemesis
+from raft_jepsen.harness.nemesis.net import Net
 from raft_jepsen.harness.nemesis.partition import LEADER, MIN_NODES, PartitionNemesis
-from raft_jepsen.harness.nemesis.process import TARGETS, kill_nemesis, pause_nemesis, power_cut_nemesis
+from raft_jepsen.harness.nemesis.process import (
+    TARGETS,
+    kill_nemesis,
+    pause_nemesis,
+    power_cut_nemesis,
+)
 from raft_jepsen.harness.nemesis.targets import LEADER_SPECS
-from raft_jepsen.harness.net import Net
 from raft_jepsen.harness.nodes import Node
 from raft_jepsen.harness.systems.base import HasPrimaries, Killable, Pausable, System
 
@@ -71,10 +77,11 @@ class Package:
 
 
 def package(
-    names: Sequence[str], *, nodes: list[Node], system: System, rng: random.Random, interval: float
+    names: Sequence[str], *, nodes: list[Node], system: System, rng: random.Random, interval: float, probe_port: int
 ) -> Package:
     """Build the package for `names` (see `NEMESES`); one-line UsageError for a name that is
-    unknown or that this cluster or system cannot do."""
+    unknown or that this cluster or system cannot do. Partitions are proven by connecting to
+    `probe_port` (the system's peer port) from every node to every other."""
     unknown = [n for n in names if n not in NEMESES]
     if unknown:
         raise UsageError(f"unknown nemesis {unknown[0]!r} (expected one of {', '.join(NEMESES)})")
@@ -88,7 +95,7 @@ def package(
     parts: list[tuple[Nemesis, tuple[str, str]]] = []
     kinds = partition_kinds(names, len(nodes), primaries is not None)
     if kinds:
-        parts.append((PartitionNemesis(Net(nodes), kinds, rng, leaders), ("start-partition", "stop-partition")))
+        parts.append((PartitionNemesis(Net(nodes, port=probe_port), kinds, rng, leaders), ("start-partition", "stop-partition")))
     targets = [t for t in TARGETS if primaries is not None or t not in LEADER_SPECS]
     if "kill" in names:
         _require(system, Killable, "be killed and restarted")

@@ -25,7 +25,7 @@ from typing import Callable
 from raft_jepsen.harness.errors import EnvironmentProblem, UsageError
 from raft_jepsen.harness.history import Op
 from raft_jepsen.harness.nemesis import grudges
-from raft_jepsen.harness.net import Net
+from raft_jepsen.harness.nemesis.net import Net
 
 KINDS: dict[str, Callable[[list[str], random.Random], grudges.Grudge]] = {
     "halves": grudges.halves,

@@ -1,13 +1,19 @@
-"""The System protocol (Jepsen's DB) and its optional abilities.
+"""What a system under test is: the System protocol (Jepsen's DB), its optional abilities, and the
+`SystemKind` each system module registers.
 
 A system only has to set a node up and tear it down, and hand out clients. Everything else is an
-optional ability a nemesis checks for (`isinstance(system, Killable)`) before using it."""
+optional ability a nemesis or the runner checks for (`isinstance(system, Killable)`) before using
+it. A `SystemKind` carries what is known of a system before any container starts: its ports, its
+bug switches, its options (`--system-opt KEY=VALUE`), the workloads it can run and which
+abilities its adapter has, so that a spec it cannot serve is refused up front."""
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
 from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.history.roles import RoleChange
 from raft_jepsen.harness.nodes import Node
 
 
@@ -64,9 +70,69 @@ class HasLogs(Protocol):
 
 
 @runtime_checkable
-class Membership(Protocol):
-    def members(self, nodes: list[Node]) -> list[str]: ...
+class HasRoleLog(Protocol):
+    def role_changes(self, node: str, lines: Iterable[str]) -> Iterator[RoleChange]:
+        """The role and term changes in one of `node`'s copied log files (times in epoch ns);
+        lines that say nothing of roles, or cannot be read, are skipped."""
+        ...
 
-    def add(self, nodes: list[Node], node: Node) -> None: ...
 
-    def remove(self, nodes: list[Node], node: Node) -> None: ...
+@dataclass(frozen=True, kw_only=True)
+class Setup:
+    """What a system adapter is built from, once the nodes exist."""
+
+    nodes: list[Node]
+    bugs: tuple[str, ...] = ()  # switch names, already checked against the kind's `bugs`
+    options: Mapping[str, Any] = field(default_factory=dict)  # parsed `--system-opt`s, defaults filled in
+    client_retries: int = 0  # how often a client resends a command of unknown outcome (the workload's choice)
+
+
+@dataclass(frozen=True)
+class SystemOption:
+    """One `--system-opt KEY=VALUE`: `parse` turns the text into a value (ValueError names what
+    is wrong); `default` is used when the option is not given."""
+
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+
+
+def choice(*values: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in values:
+            raise ValueError(f"expected one of {', '.join(values)}, got {text!r}")
+        return text
+
+    return parse
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemKind:
+    """A system under test as a spec names it (`--system NAME`)."""
+
+    name: str
+    about: str  # one line, for --help
+    adapter: Callable[[Setup], System]  # a System class (its abilities are read off it) or a factory
+    client_port: int  # inside each node; published on 127.0.0.1 for the clients
+    peer_port: int  # the port nodes reach each other on: partitions are proven by probing it
+    workloads: tuple[str, ...]  # the workloads its clients can run
+    bugs: Mapping[str, str] = field(default_factory=dict)  # bug switch -> what it breaks
+    options: Mapping[str, SystemOption] = field(default_factory=dict)
+
+    def can(self, ability: type) -> bool:
+        """Whether this kind's adapter has `ability` (Killable, Pausable, HasPrimaries, ...)."""
+        return isinstance(self.adapter, type) and issubclass(self.adapter, ability)
+
+    def parse_options(self, raw: Mapping[str, str]) -> dict[str, Any]:
+        """Every option with its value: given ones parsed, the rest at their defaults.
+        ValueError names the first unknown or bad option."""
+        values = {key: option.default for key, option in self.options.items()}
+        for key, text in raw.items():
+            if key not in self.options:
+                known = ", ".join(self.options) or "none"
+                raise ValueError(f"system {self.name} has no option {key!r} (its options: {known})")
+            try:
+                values[key] = self.options[key].parse(text)
+            except ValueError as e:
+                raise ValueError(f"{key}: {e}") from None
+        return values

@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 
-from .bugs import BUGS
+from .bugs import BUGS, Bugs
 from .disk import open_disk
 from .events import emit
 from .node import Node, Options
@@ -49,8 +49,10 @@ def _peers(text: str) -> dict[str, str]:
 
 
 def _bug(name: str) -> str:
-    if name not in BUGS:
-        raise argparse.ArgumentTypeError(f"unknown bug switch {name!r} (known: {', '.join(BUGS)})")
+    try:
+        Bugs.parse([name])
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
     return name
 
 
@@ -103,12 +105,12 @@ def _fail_stop(node_id: str):
 
 async def serve(args: argparse.Namespace) -> None:
     asyncio.get_running_loop().set_exception_handler(_fail_stop(args.id))
-    bugs = frozenset(args.bug)
-    if "volatile-state" in bugs:
+    bugs = Bugs.parse(args.bug)
+    if bugs.volatile_state:
         storage = VolatileStorage()
     else:
         disk = open_disk(args.data, args.simulate_page_cache)
-        storage = Storage(disk, args.id, lazy="lazy-fsync" in bugs)
+        storage = Storage(disk, args.id, lazy=bugs.lazy_fsync)
     opts = Options(id=args.id, peers=args.peers, election_timeout=args.election_timeout_ms / 1000,
                    heartbeat=args.heartbeat_ms / 1000, snapshot_every=args.snapshot_every,
                    join=args.join, bugs=bugs)
@@ -121,7 +123,7 @@ async def serve(args: argparse.Namespace) -> None:
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
-    if "lazy-fsync" in bugs:
+    if bugs.lazy_fsync:
         asyncio.get_running_loop().create_task(_lazy_fsync(node))
     await stop
     node.background_sync()

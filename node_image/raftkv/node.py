@@ -28,6 +28,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from . import quorum
+from .bugs import Bugs
 from .events import emit
 from .raftlog import RaftLog
 from .statemachine import StateMachine
@@ -54,7 +55,7 @@ class Options:
     heartbeat: float = 0.05
     snapshot_every: int = 10000
     join: bool = False  # start outside the configuration, wait to be added
-    bugs: frozenset[str] = frozenset()
+    bugs: Bugs = Bugs()
 
 
 @dataclass
@@ -81,7 +82,7 @@ class Node:
         self.opts = opts
         self.id = opts.id
         self.bugs = opts.bugs
-        self.even_majority = "even-majority" in self.bugs  # every quorum counted the Helios way
+        self.even_majority = self.bugs.even_majority  # every quorum counted the Helios way
         self.storage = storage
         self.transport = transport
         self.loop = asyncio.get_running_loop()
@@ -91,7 +92,7 @@ class Node:
         snap = loaded.snapshot
         self.snapshot = snap
         self.log = RaftLog(snap.index if snap else 0, snap.term if snap else 0, loaded.entries)
-        self.sm = StateMachine(dedup="duplicate-apply" not in self.bugs)
+        self.sm = StateMachine(dedup=not self.bugs.duplicate_apply)
         if snap:
             self.sm.restore(snap.state)
         self.commit = self.applied = self.log.snap_index
@@ -132,7 +133,7 @@ class Node:
         self._log_role()
         emit(self.id, "start", term=self.term, last_index=self.log.last_index,
              snapshot_index=self.log.snap_index, members=sorted(self.members),
-             bugs=sorted(self.bugs))
+             bugs=self.bugs.names())
         self._reset_election_timer()
 
     # ---- configuration ------------------------------------------------------------------
@@ -177,7 +178,7 @@ class Node:
 
     def _election_timeout(self) -> float:
         base = self.opts.election_timeout
-        return base if "fixed-timeout" in self.bugs else base * (1 + random.random())
+        return base if self.bugs.fixed_timeout else base * (1 + random.random())
 
     def _reset_election_timer(self) -> None:
         if self._election_timer is not None:
@@ -230,7 +231,7 @@ class Node:
         if self.id not in self.members:
             self._reset_election_timer()  # not a voter (yet, or any more): never campaign
             return
-        if "self-elect" in self.bugs:
+        if self.bugs.self_elect:
             self.term += 1
             self.voted_for = self.id
             self._persist_meta()
@@ -308,7 +309,7 @@ class Node:
             if kind == "vote":
                 self.transport.send(sender, self._vote_reply(msg, False))
                 return
-            if kind == "snap" or (kind == "append" and "accept-stale-term" not in self.bugs):
+            if kind == "snap" or (kind == "append" and not self.bugs.accept_stale_term):
                 self.transport.send(sender, {"type": kind + "_reply", "from": self.id,
                                              "term": self.term, "success": False,
                                              "match": 0, "ctx": msg.get("ctx", 0)})
@@ -326,7 +327,7 @@ class Node:
 
     def _on_vote(self, msg: dict) -> None:
         candidate = msg["from"]
-        log_ok = ("vote-ignores-log" in self.bugs
+        log_ok = (self.bugs.vote_ignores_log
                   or self.log.up_to_date(msg["last_index"], msg["last_term"]))
         if msg["pre"]:
             grant = msg["term"] > self.term and log_ok
@@ -389,11 +390,11 @@ class Node:
 
     def _store_entries(self, prev: int, entries: list[dict]) -> None:
         """Append what the leader sent after `prev`, deleting a conflicting suffix first."""
-        if "truncate-on-match" in self.bugs:
+        if self.bugs.truncate_on_match:
             if entries and self.log.last_index > prev:
                 self._truncate(prev + 1)
             new = entries
-        elif "no-truncate" in self.bugs:
+        elif self.bugs.no_truncate:
             new = [e for e in entries if e["i"] > self.log.last_index]
         else:
             new = []
@@ -561,7 +562,7 @@ class Node:
             "ctx": self.read_seq})
         if entries and not p.probing:
             p.next = entries[-1]["i"] + 1  # pipeline: assume delivery, rewind on rejection
-        if entries and "optimistic-match" in self.bugs:
+        if entries and self.bugs.optimistic_match:
             p.match = max(p.match, entries[-1]["i"])
             self._advance_commit()
 
@@ -587,7 +588,7 @@ class Node:
 
     def _check_quorum(self) -> bool:
         """Step down if no majority was heard from within an election timeout."""
-        if "stale-read" in self.bugs:
+        if self.bugs.stale_read:
             # Helios has no check-quorum (a leader steps down only on seeing a higher term), and
             # without it a leader cut off from the majority keeps serving reads from local state
             # while a new leader commits writes: the window the stale read needs. With
@@ -611,7 +612,7 @@ class Node:
 
     def _advance_commit(self) -> None:
         new = quorum.commit_index(self._voter_matches(), self.log.term_at, self.term,
-                                  check_term="commit-prior-term" not in self.bugs,
+                                  check_term=not self.bugs.commit_prior_term,
                                   even_majority=self.even_majority)
         if new > self.commit:
             self.commit = new
@@ -708,7 +709,7 @@ class Node:
     async def command(self, cmd: dict) -> dict:
         """Replicate a write, cas, append or incr; the reply is its result once applied."""
         self._require_leader()
-        if "ack-before-commit" in self.bugs:
+        if self.bugs.ack_before_commit:
             self._append_local("cmd", cmd)
             value = cmd["value"][1] if cmd["op"] == "cas" else cmd.get("value")
             return {"ok": True, "value": value if cmd["op"] in ("write", "cas") else None}
@@ -716,7 +717,7 @@ class Node:
 
     async def read(self, key) -> dict:
         self._require_leader()
-        if "stale-read" not in self.bugs:
+        if not self.bugs.stale_read:
             fut = self.loop.create_future()
             self.reads_unready.append(fut)
             self._schedule_flush()  # reads arriving in one loop turn share a heartbeat round
@@ -773,7 +774,7 @@ class Node:
                 "last_index": self.log.last_index, "snapshot_index": self.log.snap_index,
                 "members": sorted(self.members), "time": time.time(),
                 "election_timeout_ms": round(self.current_timeout * 1000, 3),
-                "bugs": sorted(self.bugs)}
+                "bugs": self.bugs.names()}
 
     def inspect(self) -> dict:
         """Test-only: the log's (index, term) pairs and the state machine's data."""

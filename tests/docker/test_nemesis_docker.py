@@ -8,13 +8,20 @@ import time
 
 import pytest
 
-from raft_jepsen.harness.clients.raftkv import RaftKVClient
+from raft_jepsen.harness import systems
+from raft_jepsen.harness.clients.protocol import ProtocolClient
 from raft_jepsen.harness.cluster import Cluster
 from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.nemesis.net import Net
 from raft_jepsen.harness.nemesis.partition import PartitionNemesis
-from raft_jepsen.harness.nemesis.process import kill_nemesis, pause_nemesis, power_cut_nemesis
-from raft_jepsen.harness.net import Net
-from raft_jepsen.harness.systems.raftkv import RaftKV, status
+from raft_jepsen.harness.nemesis.process import (
+    kill_nemesis,
+    pause_nemesis,
+    power_cut_nemesis,
+)
+from raft_jepsen.harness.systems.raftkv import status
+
+PEER_PORT = 7000  # what the partition probe connects to (raftkv's Raft port)
 
 pytestmark = pytest.mark.docker
 
@@ -31,7 +38,7 @@ def cluster(docker_client, node_image):
 
 @pytest.fixture(scope="module")
 def raftkv(cluster):
-    system = RaftKV(cluster.nodes)
+    system = systems.make(systems.get("raftkv"), cluster.nodes)
     for node in cluster.nodes:
         system.setup(node)
     yield system
@@ -56,7 +63,7 @@ def rj_rules(node):
 
 @pytest.mark.parametrize("kind", ["halves", "one", "bridge"])
 def test_partition_is_proven_then_healed_without_a_trace(cluster, kind):
-    net = Net(cluster.nodes)
+    net = Net(cluster.nodes, port=PEER_PORT)
     nemesis = PartitionNemesis(net, [kind], random.Random(5))
     nemesis.setup()
 
@@ -129,7 +136,7 @@ def test_a_power_cut_kills_every_node_together_and_correct_raftkv_keeps_every_ac
         # One writer, ascending values, up to the instant the nodes die: the last acknowledgements
         # come well inside a background flush period (lazy-fsync loses them), so only an fsync
         # before each reply, raftkv's group commit, keeps them.
-        client = RaftKVClient(peers)
+        client = ProtocolClient(peers)
         client.open(cluster.nodes[0])
         for value in itertools.count():
             done = client.invoke(Op(index=0, type="invoke", process=0, f="write", key="pc", value=value))
@@ -154,7 +161,7 @@ def test_a_power_cut_kills_every_node_together_and_correct_raftkv_keeps_every_ac
     assert nemesis.invoke(op("power-on")).value["nodes"] == [n.name for n in cluster.nodes]
     wait_for_leader(raftkv, cluster.nodes)
 
-    reader = RaftKVClient(peers, retries=3)
+    reader = ProtocolClient(peers, retries=3)
     reader.open(cluster.nodes[1])
     read = reader.invoke(Op(index=0, type="invoke", process=1, f="read", key="pc"))
     reader.close()

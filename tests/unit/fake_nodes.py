@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from raft_jepsen.harness.net import PROBE_NAME
+from raft_jepsen.harness.nemesis.net import PROBE_NAME
 from raft_jepsen.harness.nodes import Node
 
 

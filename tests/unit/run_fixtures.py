@@ -19,6 +19,8 @@ from pathlib import Path
 import yaml
 
 from raft_jepsen.harness.history import Op, write_jsonl
+from raft_jepsen.harness.history.roles import RoleChange
+from raft_jepsen.harness.history.roles import write_jsonl as write_roles
 
 STARTED_EPOCH_NS = 1_795_000_000_000_000_000
 NODES = ["n1", "n2", "n3", "n4", "n5"]
@@ -195,6 +197,10 @@ def _write_node_logs(run_dir: Path, rng: random.Random, faults: list[tuple[int, 
             fh.write(json.dumps({"ts": STARTED_EPOCH_NS / 1e9, "node": n, "event": "start"}) + "\n")
             for e in events:
                 fh.write(json.dumps(e) + "\n")
+    # what the runner derives from those logs through the raftkv adapter
+    changes = [RoleChange(round(e["ts"] * 1e9) - STARTED_EPOCH_NS, e["node"], e["role"], e["term"], e["leader"])
+               for events in lines.values() for e in events]
+    write_roles(run_dir / "roles.jsonl", sorted(changes, key=lambda c: c.time))
 
 
 def _calls(ops: list[Op]) -> list[tuple[Op, Op | None]]:

@@ -12,13 +12,15 @@ import pytest
 from raft_jepsen.harness import spec as specs
 from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.nemesis.net import Net
 from raft_jepsen.harness.nemesis.partition import PartitionNemesis
 from raft_jepsen.harness.nemesis.process import kill_nemesis, pause_nemesis
-from raft_jepsen.harness.net import Net
 from tests.unit.fake_nodes import FakeCluster
 from tests.unit.test_nemesis import FakeSystem
 
 from .raftkv_cluster import LocalCluster
+
+PEER_PORT = 7000  # what the partition probe connects to (raftkv's Raft port)
 
 DRAWS = 400
 
@@ -47,7 +49,7 @@ def test_pauses_aim_at_the_leader_more_than_at_everyone():
 def test_about_half_the_partitions_cut_the_leader_off():
     cluster = FakeCluster(5)
     kinds = ["halves", "one", "leader", "ring", "bridge"]
-    nemesis = PartitionNemesis(Net(cluster.nodes), kinds, random.Random(5), lambda: ["n1"])
+    nemesis = PartitionNemesis(Net(cluster.nodes, port=PEER_PORT), kinds, random.Random(5), lambda: ["n1"])
     drawn = draws(nemesis, "start-partition", "kind")
     assert set(drawn) == set(kinds)
     assert 0.4 * DRAWS < drawn["leader"] < 0.6 * DRAWS

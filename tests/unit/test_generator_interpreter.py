@@ -5,9 +5,16 @@ import threading
 import time
 
 from raft_jepsen.harness.fakes import nodes as fake_nodes
-from raft_jepsen.harness.generator.core import Limit, Once, Repeatedly, clients, seq, with_nemesis
-from raft_jepsen.harness.interpreter import Interpreter
+from raft_jepsen.harness.generator.core import (
+    Limit,
+    Once,
+    Repeatedly,
+    clients,
+    seq,
+    with_nemesis,
+)
 from raft_jepsen.harness.history import HistoryWriter, pair, read_jsonl
+from raft_jepsen.harness.interpreter import Interpreter
 from raft_jepsen.harness.nemesis.base import NoopNemesis
 
 READ = {"f": "read", "key": "k", "value": None}

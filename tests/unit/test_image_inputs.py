@@ -10,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from raft_jepsen.harness import base_image, image
-from raft_jepsen.harness.apt_sources import AptSource, debian_archive, host_sources, parse_deb822, parse_one_line
+from raft_jepsen.harness.apt_sources import (
+    AptSource,
+    debian_archive,
+    host_sources,
+    parse_deb822,
+    parse_one_line,
+)
 from raft_jepsen.harness.errors import EnvironmentProblem
 
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"

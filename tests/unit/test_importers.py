@@ -3,7 +3,14 @@
 import pytest
 
 from raft_jepsen.harness.errors import HistoryError, UsageError
-from raft_jepsen.harness.history.importers import guess_format, load, read_edn, read_edn_forms, read_porcupine_etcd, read_porcupine_kv
+from raft_jepsen.harness.history.importers import (
+    guess_format,
+    load,
+    read_edn,
+    read_edn_forms,
+    read_porcupine_etcd,
+    read_porcupine_kv,
+)
 
 
 def write(tmp_path, name, text):

@@ -7,11 +7,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from raft_jepsen.checkers.core import Checker, NoopChecker, Safe, compose
-from raft_jepsen.checkers.linearizable import LinearizabilityChecker, check, entries_of, operations, search
+from raft_jepsen.checkers.linearizable import (
+    LinearizabilityChecker,
+    check,
+    entries_of,
+    operations,
+    search,
+)
 from raft_jepsen.checkers.models import MODELS, get_model, prune_register
 from raft_jepsen.harness.errors import HistoryError
 from raft_jepsen.harness.history import pair
-from tests.unit.histories import build, correct_executions, oracle, small_register_histories
+from tests.unit.histories import (
+    build,
+    correct_executions,
+    oracle,
+    small_register_histories,
+)
 
 REGISTER = get_model("cas-register")
 

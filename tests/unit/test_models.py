@@ -3,7 +3,17 @@
 import pytest
 
 from raft_jepsen.checkers.linearizable import check
-from raft_jepsen.checkers.models import APPEND, CAS, DEQUEUE, ENQUEUE, INCR, READ, UNKNOWN, WRITE, get_model
+from raft_jepsen.checkers.models import (
+    APPEND,
+    CAS,
+    DEQUEUE,
+    ENQUEUE,
+    INCR,
+    READ,
+    UNKNOWN,
+    WRITE,
+    get_model,
+)
 from raft_jepsen.harness.errors import HistoryError, UsageError
 from tests.unit.histories import build
 

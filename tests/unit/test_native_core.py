@@ -12,7 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raft_jepsen.checkers import linearizable
-from raft_jepsen.checkers.linearizable import LinearizabilityChecker, native_search, search, search_core
+from raft_jepsen.checkers.linearizable import (
+    LinearizabilityChecker,
+    native_search,
+    search,
+    search_core,
+)
 from raft_jepsen.harness.history.importers import load
 from tests.unit.histories import build
 from tests.unit.test_porcupine_corpus import DATA, EXPECTED

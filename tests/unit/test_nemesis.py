@@ -7,14 +7,21 @@ import pytest
 
 from raft_jepsen.harness.errors import EnvironmentProblem, UsageError
 from raft_jepsen.harness.history import Op
-from raft_jepsen.harness.nemesis import FAULT_OPS, NEMESES
+from raft_jepsen.harness.history.faults import FAULT_OPS
+from raft_jepsen.harness.nemesis import NEMESES
+from raft_jepsen.harness.nemesis.net import Net
 from raft_jepsen.harness.nemesis.package import package
 from raft_jepsen.harness.nemesis.partition import PartitionNemesis
-from raft_jepsen.harness.nemesis.process import ProcessNemesis, kill_nemesis, pause_nemesis
+from raft_jepsen.harness.nemesis.process import (
+    ProcessNemesis,
+    kill_nemesis,
+    pause_nemesis,
+)
 from raft_jepsen.harness.nemesis.targets import SPECS, resolve
-from raft_jepsen.harness.net import Net
 from raft_jepsen.harness.systems.base import HasPrimaries, Killable, Pausable
 from tests.unit.fake_nodes import FakeCluster
+
+PEER_PORT = 7000  # what the partition probe connects to (raftkv's Raft port)
 
 
 def op(f):
@@ -105,7 +112,7 @@ def test_an_unknown_node_spec_is_a_usage_error():
 
 def test_start_partition_cuts_records_and_proves_it():
     cluster = FakeCluster(5)
-    nemesis = PartitionNemesis(Net(cluster.nodes), ["halves"], random.Random(1))
+    nemesis = PartitionNemesis(Net(cluster.nodes, port=PEER_PORT), ["halves"], random.Random(1))
     done = nemesis.invoke(op("start-partition"))
     value = done.value
     assert value["kind"] == "halves"
@@ -117,7 +124,7 @@ def test_start_partition_cuts_records_and_proves_it():
 
 def test_stop_partition_heals_and_proves_it():
     cluster = FakeCluster(5)
-    nemesis = PartitionNemesis(Net(cluster.nodes), ["bridge"], random.Random(1))
+    nemesis = PartitionNemesis(Net(cluster.nodes, port=PEER_PORT), ["bridge"], random.Random(1))
     nemesis.invoke(op("start-partition"))
     value = nemesis.invoke(op("stop-partition")).value
     assert value["grudge"] == {} and isinstance(value["verified_ms"], int) and "leftover" not in value
@@ -128,7 +135,7 @@ def test_a_partition_that_does_not_take_effect_is_recorded_as_unverified():
     cluster = FakeCluster(3)
     for host in cluster.hosts:
         host.inert = True
-    value = PartitionNemesis(Net(cluster.nodes), ["one"], random.Random(0)).invoke(op("start-partition")).value
+    value = PartitionNemesis(Net(cluster.nodes, port=PEER_PORT), ["one"], random.Random(0)).invoke(op("start-partition")).value
     assert value["verified_ms"] is None
     assert value["observed"] == {"n1": [], "n2": [], "n3": []}
 
@@ -136,7 +143,7 @@ def test_a_partition_that_does_not_take_effect_is_recorded_as_unverified():
 def test_partition_leader_isolates_the_leader_or_records_that_there_was_none():
     cluster = FakeCluster(5)
     leaders = []
-    nemesis = PartitionNemesis(Net(cluster.nodes), ["leader"], random.Random(0), lambda: leaders)
+    nemesis = PartitionNemesis(Net(cluster.nodes, port=PEER_PORT), ["leader"], random.Random(0), lambda: leaders)
     assert nemesis.invoke(op("start-partition")).value == {"kind": "leader", "grudge": {}, "skipped": "no leader"}
     assert cluster.commands() == []
     leaders.append("n4")
@@ -147,7 +154,7 @@ def test_partition_leader_isolates_the_leader_or_records_that_there_was_none():
 def test_same_seed_same_partitions():
     def grudges_for(seed):
         cluster = FakeCluster(5)
-        nemesis = PartitionNemesis(Net(cluster.nodes), ["halves", "one", "ring", "bridge"], random.Random(seed))
+        nemesis = PartitionNemesis(Net(cluster.nodes, port=PEER_PORT), ["halves", "one", "ring", "bridge"], random.Random(seed))
         return [(v["kind"], v["grudge"]) for v in (nemesis.invoke(op("start-partition")).value for _ in range(6))]
 
     assert grudges_for(7) == grudges_for(7)
@@ -158,7 +165,7 @@ def test_setup_cleans_a_previous_runs_rules_and_teardown_is_safe_twice():
     cluster = FakeCluster(3)
     cluster.host("n1").drops = {"10.9.0.3"}
     cluster.host("n1").jump = True
-    nemesis = PartitionNemesis(Net(cluster.nodes), ["halves"], random.Random(0))
+    nemesis = PartitionNemesis(Net(cluster.nodes, port=PEER_PORT), ["halves"], random.Random(0))
     nemesis.setup()
     assert all(not p for p in cluster.drops().values())
     nemesis.invoke(op("start-partition"))
@@ -171,14 +178,14 @@ def test_teardown_raises_when_the_heal_cannot_be_proven():
     cluster = FakeCluster(3)
     cluster.host("n2").legacy_rules = ["-A RJ -s 10.9.0.2/32 -j DROP"]
     with pytest.raises(EnvironmentProblem, match="network heal not verified: RJ rules left"):
-        PartitionNemesis(Net(cluster.nodes), ["halves"], random.Random(0)).teardown()
+        PartitionNemesis(Net(cluster.nodes, port=PEER_PORT), ["halves"], random.Random(0)).teardown()
 
 
 def test_teardown_raises_when_a_cut_survives_the_heal():
     cluster = FakeCluster(3)
     cluster.host("n3").legacy_rules = ["-A INPUT -s 10.9.0.2/32 -j DROP"]  # not ours, but still a cut
     with pytest.raises(EnvironmentProblem, match="network heal not verified: cuts seen .*'n1': \\['n3'\\]"):
-        PartitionNemesis(Net(cluster.nodes), ["halves"], random.Random(0)).teardown()
+        PartitionNemesis(Net(cluster.nodes, port=PEER_PORT), ["halves"], random.Random(0)).teardown()
 
 
 # --- process faults ---
@@ -298,7 +305,7 @@ def test_process_teardown_heals_every_node_and_is_safe_twice():
 
 def build(names, n=5, system=None):
     cluster, system = FakeCluster(n), system or FakeSystem()
-    return cluster, system, package(names, nodes=cluster.nodes, system=system, rng=random.Random(0), interval=5)
+    return cluster, system, package(names, nodes=cluster.nodes, system=system, rng=random.Random(0), interval=5, probe_port=PEER_PORT)
 
 
 def test_every_registered_name_builds_a_package():
@@ -393,7 +400,7 @@ def test_kill_without_primaries_never_targets_the_leader():
 def test_a_package_draws_its_faults_from_its_own_generator():
     def partitions(disturb):
         cluster, rng = FakeCluster(5), random.Random(11)
-        pkg = package(["partition"], nodes=cluster.nodes, system=FakeSystem(["n1"]), rng=rng, interval=5)
+        pkg = package(["partition"], nodes=cluster.nodes, system=FakeSystem(["n1"]), rng=rng, interval=5, probe_port=PEER_PORT)
         values = []
         for _ in range(5):
             if disturb:

@@ -9,8 +9,10 @@ import subprocess
 import pytest
 
 from raft_jepsen.harness.errors import EnvironmentProblem, UsageError
-from raft_jepsen.harness.net import PROBE_NAME, Matrix, Net, parse_probe, probe_command
+from raft_jepsen.harness.nemesis.net import PROBE_NAME, Matrix, Net, parse_probe, probe_command
 from tests.unit.fake_nodes import FakeCluster, Result
+
+PEER_PORT = 7000  # what the partition probe connects to (raftkv's Raft port)
 
 HALVES = {
     "n1": ["n3", "n4", "n5"],
@@ -27,19 +29,19 @@ def cluster():
 
 
 def test_drop_installs_exactly_the_grudge(cluster):
-    Net(cluster.nodes).drop(HALVES)
+    Net(cluster.nodes, port=PEER_PORT).drop(HALVES)
     assert cluster.drops() == {n: set(p) for n, p in HALVES.items()}
 
 
 def test_a_second_drop_replaces_the_first(cluster):
-    net = Net(cluster.nodes)
+    net = Net(cluster.nodes, port=PEER_PORT)
     net.drop(HALVES)
     net.drop({"n1": ["n2"], "n2": ["n1"]})
     assert cluster.drops() == {"n1": {"n2"}, "n2": {"n1"}, "n3": set(), "n4": set(), "n5": set()}
 
 
 def test_iptables_calls_use_nft_explicitly_wait_for_the_lock_and_stay_in_the_rj_chain(cluster):
-    net = Net(cluster.nodes)
+    net = Net(cluster.nodes, port=PEER_PORT)
     net.drop(HALVES)
     net.heal()
     commands = cluster.commands()
@@ -54,7 +56,7 @@ def test_iptables_calls_use_nft_explicitly_wait_for_the_lock_and_stay_in_the_rj_
 
 
 def test_a_grudge_naming_anything_but_a_node_is_refused(cluster):
-    net = Net(cluster.nodes)
+    net = Net(cluster.nodes, port=PEER_PORT)
     with pytest.raises(UsageError, match="172.20.0.1"):
         net.drop({"n1": ["172.20.0.1"]})
     with pytest.raises(UsageError, match="n9"):
@@ -63,7 +65,7 @@ def test_a_grudge_naming_anything_but_a_node_is_refused(cluster):
 
 
 def test_verify_sees_the_partition(cluster):
-    net = Net(cluster.nodes)
+    net = Net(cluster.nodes, port=PEER_PORT)
     net.drop(HALVES)
     matrix = net.verify(HALVES)
     assert matrix.matches(HALVES)
@@ -72,7 +74,7 @@ def test_verify_sees_the_partition(cluster):
 
 
 def test_a_one_sided_drop_is_expected_to_cut_both_ways(cluster):
-    net = Net(cluster.nodes)
+    net = Net(cluster.nodes, port=PEER_PORT)
     net.drop({"n1": ["n2"]})
     matrix = net.probe()
     assert matrix.cut["n2"] == {"n1"}
@@ -81,7 +83,7 @@ def test_a_one_sided_drop_is_expected_to_cut_both_ways(cluster):
 
 def test_verify_reports_a_partition_that_did_not_take_effect(cluster):
     cluster.host("n3").inert = True
-    net = Net(cluster.nodes)
+    net = Net(cluster.nodes, port=PEER_PORT)
     net.drop({"n3": ["n4"]})
     matrix = net.verify({"n3": ["n4"]}, attempts=2)
     assert not matrix.matches({"n3": ["n4"]})
@@ -91,7 +93,7 @@ def test_verify_reports_a_partition_that_did_not_take_effect(cluster):
 
 def test_a_false_cut_on_a_loaded_host_clears_when_the_probe_waits_longer(cluster):
     cluster.host("n2").slow_probe_s = 0.5
-    net = Net(cluster.nodes, probe_timeout=0.15)
+    net = Net(cluster.nodes, port=PEER_PORT, probe_timeout=0.15)
     net.drop(HALVES)
     assert net.verify(HALVES).matches(HALVES)
     timeouts = [shlex.split(cmd)[5] for cmd in cluster.host("n2").commands if PROBE_NAME in cmd]
@@ -99,7 +101,7 @@ def test_a_false_cut_on_a_loaded_host_clears_when_the_probe_waits_longer(cluster
 
 
 def test_heal_empties_every_chain_and_restores_connectivity(cluster):
-    net = Net(cluster.nodes)
+    net = Net(cluster.nodes, port=PEER_PORT)
     net.drop(HALVES)
     assert net.heal() == {n.name: [] for n in cluster.nodes}
     assert all(not drops for drops in cluster.drops().values())
@@ -108,20 +110,20 @@ def test_heal_empties_every_chain_and_restores_connectivity(cluster):
 
 def test_heal_reports_rules_left_in_the_legacy_backend(cluster):
     cluster.host("n2").legacy_rules = ["-A RJ -s 10.9.0.4/32 -j DROP"]
-    assert Net(cluster.nodes).heal()["n2"] == ["-A RJ -s 10.9.0.4/32 -j DROP"]
+    assert Net(cluster.nodes, port=PEER_PORT).heal()["n2"] == ["-A RJ -s 10.9.0.4/32 -j DROP"]
 
 
 def test_a_failing_iptables_is_one_line_naming_the_node(cluster):
     denied = Result(4, "", "x\niptables: Permission denied\n")
     cluster.nodes[1].remote.exec = lambda cmd, check=True, timeout=None: denied
     with pytest.raises(EnvironmentProblem, match=r"^n2: iptables failed \(exit 4\): iptables: Permission denied$"):
-        Net(cluster.nodes).drop(HALVES)
+        Net(cluster.nodes, port=PEER_PORT).drop(HALVES)
 
 
 def test_a_garbled_probe_is_an_environment_problem(cluster):
     cluster.nodes[0].remote.exec = lambda cmd, check=True, timeout=None: Result(0, "sh: 1: bash: not found\n")
     with pytest.raises(EnvironmentProblem, match="n1: connectivity probe printed"):
-        Net(cluster.nodes).probe()
+        Net(cluster.nodes, port=PEER_PORT).probe()
 
 
 def test_matrix_matches_only_the_exact_cut():

@@ -2,8 +2,8 @@
 
 import io
 
-from raft_jepsen.harness.history import Op
 from raft_jepsen.harness.cli.progress import Progress
+from raft_jepsen.harness.history import Op
 
 
 def op(type_, f="read", process=0):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "node_image"))
 
+from raftkv.bugs import Bugs  # noqa: E402
 from raftkv.node import Node, Options  # noqa: E402
 from raftkv.storage import VolatileStorage  # noqa: E402
 
@@ -48,7 +49,7 @@ def run(scenario, bugs=()):
     """Run `scenario(node, wire)` against follower n3 on a fresh loop; return its result."""
     async def main():
         wire = Wire()
-        node = Node(Options(id="n3", peers=MEMBERS, election_timeout=60, bugs=frozenset(bugs)),
+        node = Node(Options(id="n3", peers=MEMBERS, election_timeout=60, bugs=Bugs.parse(bugs)),
                     VolatileStorage(), wire)
         result = scenario(node, wire)
         if asyncio.iscoroutine(result):

@@ -1,8 +1,8 @@
 """Perf figures, fault intervals and leadership, from small hand-made histories."""
 
 from raft_jepsen.harness.history import Op, pair
+from raft_jepsen.harness.history.roles import RoleChange
 from raft_jepsen.reports.perf import LATENCY_BINS, RAW_POINTS, perf
-from raft_jepsen.reports.run_folder import NodeEvent
 from raft_jepsen.reports.timeline import faults, leader_changes
 
 MS = 1_000_000
@@ -81,7 +81,7 @@ def test_a_partition_that_moves_ends_one_band_where_the_next_begins():
 
 
 def test_leader_changes_fold_repeats_of_the_same_election():
-    events = [NodeEvent(0, "n1", "role", 1, "leader", "n1"), NodeEvent(0, "n2", "role", 1, "follower", "n1"),
-              NodeEvent(5, "n1", "role", 1, "leader", "n1"), NodeEvent(9, "n3", "role", 2, "leader", "n3"),
-              NodeEvent(9, "n3", "start")]
+    events = [RoleChange(0, "n1", "leader", 1, "n1"), RoleChange(0, "n2", "follower", 1, "n1"),
+              RoleChange(5, "n1", "leader", 1, "n1"), RoleChange(9, "n3", "leader", 2, "n3"),
+              RoleChange(9, "n3", "follower")]
     assert [(c.leader, c.term) for c in leader_changes(events)] == [("n1", 1), ("n3", 2)]

@@ -5,6 +5,7 @@ import pytest
 from raft_jepsen.harness import fakes, runner
 from raft_jepsen.harness import spec as specs
 from raft_jepsen.harness.history import read_jsonl
+from raft_jepsen.reports import html
 
 
 def run(tmp_path, workload, flaw=None):
@@ -39,5 +40,5 @@ def test_appends_applied_twice_are_found(tmp_path, workload, anomaly):
     assert result.anomaly.startswith(f"{workload}: key ")
     failures = result.results["checkers"][workload]["failures"]
     assert anomaly in {f["anomaly"] for f in failures}
-    page = (result.run_dir / "report.html").read_text()
+    page = html.write_report(result.run_dir).read_text()
     assert f"<li>key &#39;{failures[0]['key']}&#39;: {failures[0]['message']}</li>" in page  # told, not just raw JSON

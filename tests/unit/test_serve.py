@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.cli import serve
+from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.reports.serve import make_server
 from tests.unit.run_fixtures import make_run
 

@@ -25,11 +25,14 @@ def test_yaml_takes_the_flag_names_with_dashes_or_underscores_and_flags_win(tmp_
 
 
 def test_the_saved_spec_replays_exactly(tmp_path):
-    spec = specs.build({"workload": "kv", "nemesis": "none", "bug": ["stale-read", "self-elect"], "rate": 12.5})
+    spec = specs.build({"workload": "kv", "nemesis": "none", "bug": ["stale-read", "self-elect"], "rate": 12.5,
+                        "system-opt": ["simulate-page-cache=false"]})
     path = tmp_path / "test.yaml"
     path.write_text(specs.dump(spec))
     assert specs.load(path) == spec
-    assert yaml.safe_load(path.read_text())["seed"] == spec.seed
+    saved = yaml.safe_load(path.read_text())
+    assert saved["seed"] == spec.seed
+    assert saved["system-opt"] == {"simulate-page-cache": "false"}  # recorded in test.yaml
 
 
 @pytest.mark.parametrize(
@@ -44,8 +47,13 @@ def test_the_saved_spec_replays_exactly(tmp_path):
         ({"nemesis": [1]}, "nemesis: expected a list of names"),
         ({"workload": "bank"}, "unknown workload 'bank' (expected one of register, kv, append, set)"),
         ({"nemesis": "partition,flood"}, "unknown nemesis 'flood' (expected one of partition"),
-        ({"bug": "no-such-bug"}, "unknown bug 'no-such-bug' (expected one of vote-ignores-log"),
-        ({"system": "zookeeper"}, "unknown value 'zookeeper' (expected one of raftkv)"),
+        ({"bug": "no-such-bug"}, "unknown bug 'no-such-bug' for system raftkv (its switches: vote-ignores-log"),
+        ({"bug": "stale_read"}, "unknown bug 'stale_read' for system raftkv"),  # a misspelt switch is refused
+        ({"system": "zookeeper"}, "unknown system 'zookeeper' (expected one of raftkv"),
+        ({"system-opt": "nope=1"}, "--system-opt system raftkv has no option 'nope' (its options: simulate-page-cache)"),
+        ({"system-opt": "simulate-page-cache=maybe"}, "simulate-page-cache: expected true or false, got 'maybe'"),
+        ({"system-opt": "no-equals-sign"}, "system-opt: expected KEY=VALUE, got 'no-equals-sign'"),
+        ({"nodes": 16}, "nodes: a Docker cluster has 1 to 15 nodes, not 16"),
         ({"remote": "ssh"}, "remote ssh needs nodes-file"),
         ({"name": "../x"}, "name: must be a plain folder name"),
     ],

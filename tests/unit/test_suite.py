@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from raft_jepsen.harness.cli import main as cli
-from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.cli.suite import load_suite
+from raft_jepsen.harness.errors import UsageError
 from tests.unit.run_fixtures import make_run
 
 

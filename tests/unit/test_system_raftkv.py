@@ -8,12 +8,23 @@ import threading
 
 import pytest
 
+from raft_jepsen.harness import systems
 from raft_jepsen.harness.control.base import NullRemote, Result
 from raft_jepsen.harness.errors import EnvironmentProblem
 from raft_jepsen.harness.nodes import Node
-from raft_jepsen.harness.systems import make_system
-from raft_jepsen.harness.systems.base import HasLogs, HasPrimaries, Killable, Pausable, System
-from raft_jepsen.harness.systems.raftkv import RaftKV, status
+from raft_jepsen.harness.systems.base import (
+    HasLogs,
+    HasPrimaries,
+    HasRoleLog,
+    Killable,
+    Pausable,
+    System,
+)
+from raft_jepsen.harness.systems.raftkv import status
+
+
+def raftkv(nodes, **kw):
+    return systems.make(systems.get("raftkv"), nodes, **kw)
 
 
 def node(name, ip="10.0.0.1", addr=("127.0.0.1", 1), remote=None):
@@ -47,33 +58,37 @@ def status_server():
 
 
 def test_raftkv_has_every_ability_the_nemeses_use():
-    system = make_system("raftkv", [node("n1")])
-    assert all(isinstance(system, a) for a in (System, Killable, Pausable, HasPrimaries, HasLogs))
+    kind = systems.get("raftkv")
+    system = systems.make(kind, [node("n1")])
+    abilities = (System, Killable, Pausable, HasPrimaries, HasLogs, HasRoleLog)
+    assert all(isinstance(system, a) for a in abilities)
+    assert all(kind.can(a) for a in abilities)  # what a spec checks before any container starts
 
 
 def test_command_line_names_peers_by_address_and_carries_the_run_flags():
     nodes = [node("n1", "172.20.0.2"), node("n2", "172.20.0.3")]
-    cmd = RaftKV(nodes, bugs=["stale-read", "lazy-fsync"]).command(nodes[1])
+    cmd = raftkv(nodes, bugs=("stale-read", "lazy-fsync")).command(nodes[1])
     assert cmd[:5] == ["python3", "-m", "raftkv", "--id", "n2"]
     assert cmd[cmd.index("--peers") + 1] == "n1=172.20.0.2:7000,n2=172.20.0.3:7000"
     assert cmd[cmd.index("--client-port") + 1] == "8000"
     assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "--bug"] == ["stale-read", "lazy-fsync"]
     assert cmd[-1] == "--simulate-page-cache"  # a kill is a power cut
-    assert "--simulate-page-cache" not in RaftKV(nodes, simulate_page_cache=False).command(nodes[0])
+    no_cache = raftkv(nodes, options={"simulate-page-cache": "false"})
+    assert "--simulate-page-cache" not in no_cache.command(nodes[0])
 
 
 def test_start_writes_the_pid_file_from_the_node_process_itself():
     remote = NullRemote("n1")
-    RaftKV([node("n1", remote=remote)]).start(node("n1", remote=remote))
+    raftkv([node("n1", remote=remote)]).start(node("n1", remote=remote))
     (script,) = [cmd for kind, cmd in remote.calls if kind == "exec"]
-    assert "echo $$ >/run/rj/node.pid; exec python3 -m raftkv" in script
+    assert "echo $$ >/run/rj/node.pid; export PYTHONPATH=/opt/raftkv; cd / && exec python3 -m raftkv" in script
     assert "setsid -f" in script
 
 
 def test_a_failed_action_is_one_line_naming_the_node_and_the_reason():
     remote = NullRemote("n2", respond=lambda cmd: Result(1, "pid 41 not reaped (state Z)\n", ""))
     with pytest.raises(EnvironmentProblem, match=r"^n2: raftkv kill failed: pid 41 not reaped \(state Z\)$"):
-        RaftKV([]).kill(node("n2", remote=remote))
+        raftkv([]).kill(node("n2", remote=remote))
 
 
 def test_primaries_are_the_leaders_of_the_highest_term(status_server):
@@ -83,7 +98,7 @@ def test_primaries_are_the_leaders_of_the_highest_term(status_server):
         node("n3", addr=status_server({"ok": True, "role": "follower", "term": 6})),
         node("n4", addr=status_server({"ok": True, "role": "leader", "term": 5})),
     ]
-    assert RaftKV(nodes).primaries(nodes) == ["n2", "n4"]
+    assert raftkv(nodes).primaries(nodes) == ["n2", "n4"]
 
 
 def test_nodes_that_do_not_answer_do_not_count(status_server):
@@ -91,7 +106,7 @@ def test_nodes_that_do_not_answer_do_not_count(status_server):
     garbled = node("n3", addr=status_server({"ok": False, "error": "bad-request"}))
     leader = node("n1", addr=status_server({"ok": True, "role": "leader", "term": 2}))
     nodes = [leader, silent, garbled]
-    assert RaftKV(nodes).primaries(nodes) == ["n1"]
+    assert raftkv(nodes).primaries(nodes) == ["n1"]
     assert status(silent, timeout=0.2) is None and status(garbled) is None
     closed = node("n4", addr=("127.0.0.1", 1))
-    assert RaftKV([closed]).primaries([closed]) == []
+    assert raftkv([closed]).primaries([closed]) == []

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from raft_jepsen.harness.clients.raftkv import RaftKVClient
+from raft_jepsen.harness.clients.protocol import ProtocolClient
 from raft_jepsen.harness.control.base import NullRemote
 from raft_jepsen.harness.history import Op
 from raft_jepsen.harness.nodes import Node
@@ -81,7 +81,7 @@ def nodes():
 
 
 def client_for(home, *others, timeout=2.0):
-    client = RaftKVClient({n.name: n.server.server_address for n in others}, timeout=timeout)
+    client = ProtocolClient({n.name: n.server.server_address for n in others}, timeout=timeout)
     client.open(home.node)
     return client
 
@@ -136,7 +136,7 @@ def test_a_refused_connection_is_fail_since_nothing_was_sent():
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         addr = s.getsockname()
-    client = RaftKVClient()
+    client = ProtocolClient()
     client.open(Node("n1", "10.0.0.1", addr, NullRemote()))
     done = client.invoke(op("write", 1))
     assert done.type == "fail" and "cannot connect" in done.error
@@ -200,7 +200,7 @@ def test_a_node_that_accepts_but_never_answers_is_fail_before_sending(nodes):
 
 
 def retrying_client(home, *others, retries=2, timeout=0.2):
-    client = RaftKVClient({n.name: n.server.server_address for n in others}, timeout=timeout, retries=retries, backoff=0)
+    client = ProtocolClient({n.name: n.server.server_address for n in others}, timeout=timeout, retries=retries, backoff=0)
     client.open(home.node)
     return client
 

@@ -1,4 +1,5 @@
-"""The raftkv wire client: JSON lines over TCP (docs/architecture.md, "raftkv client protocol").
+"""The client of the raft-jepsen client protocol: JSON lines over TCP (docs/architecture.md,
+"client protocol"), which raftkv speaks and any system may speak.
 
 One client per logical process, talking to its home node. What each outcome means for the
 history, and why:
@@ -52,7 +53,7 @@ class _Unknown(Exception):
     """The request may have reached the node; its outcome is unknown."""
 
 
-class RaftKVClient:
+class ProtocolClient:
     def __init__(
         self,
         peers: Mapping[str, tuple[str, int]] | None = None,

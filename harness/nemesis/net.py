@@ -12,7 +12,7 @@ and an SSH host's own firewall in INPUT.
 every call passes `-w` (wait for the xtables lock), and a heal checks both `-save` variants.
 
 Whether a fault is in effect is never assumed: `probe` runs one exec per node, in parallel, each
-TCP-connecting to every peer's Raft port (connected or refused = reachable, timeout = cut)."""
+TCP-connecting to every peer's peer port (the system's Raft port) (connected or refused = reachable, timeout = cut)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from raft_jepsen.harness.nemesis.parallel import on_each
 from raft_jepsen.harness.nodes import Node
 
 CHAIN = "RJ"
-RAFT_PORT = 7000
 # A cut shows only as a connect that never completes, so this is the floor of every partition's
 # proof. Peers share one host bridge: a reachable one answers a SYN in well under a millisecond,
 # from the kernel, even when its process is paused; the rest is for starting bash on a loaded
@@ -88,7 +87,7 @@ class Matrix:
 class Net:
     """iptables grudges over the nodes' Remotes. Nodes are named; addresses stay inside."""
 
-    def __init__(self, nodes: list[Node], *, port: int = RAFT_PORT, probe_timeout: float = PROBE_TIMEOUT_S):
+    def __init__(self, nodes: list[Node], *, port: int, probe_timeout: float = PROBE_TIMEOUT_S):
         self.nodes = list(nodes)
         self.port = port
         self.probe_timeout = probe_timeout

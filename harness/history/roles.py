@@ -1,0 +1,50 @@
+"""Role changes: who led, in which term, when, as the nodes themselves said so.
+
+A system adapter that can read its nodes' logs turns them into `RoleChange`s; the runner writes
+them to the run folder (`roles.jsonl`, times on the history's axis), where the report's leader
+lane and the Raft invariants read them without knowing which system wrote the logs."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import Iterable, Iterator
+
+ROLES = ("leader", "candidate", "follower", "pre-candidate", "learner")
+
+
+@dataclass(frozen=True, slots=True)
+class RoleChange:
+    time: int  # ns: since the run began in roles.jsonl; epoch ns as a system adapter reports it
+    node: str
+    role: str  # one of ROLES (a system's own names are mapped onto them)
+    term: int | None = None
+    leader: str | None = None  # whom the node follows (itself when it leads), when it says
+
+
+def write_jsonl(path: str | os.PathLike, changes: Iterable[RoleChange]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for change in changes:
+            f.write(json.dumps(asdict(change)) + "\n")
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[RoleChange]:
+    """The role changes of a run folder; lines that are not well-formed are skipped (a report
+    must still render when one is damaged)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(d, dict) or not isinstance(d.get("time"), int) or not isinstance(d.get("node"), str):
+                continue
+            role, term, leader = d.get("role"), d.get("term"), d.get("leader")
+            yield RoleChange(
+                time=d["time"],
+                node=d["node"],
+                role=role if isinstance(role, str) else "follower",
+                term=term if isinstance(term, int) and not isinstance(term, bool) else None,
+                leader=leader if isinstance(leader, str) else None,
+            )
