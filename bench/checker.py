@@ -23,7 +23,7 @@ from pathlib import Path
 from raft_jepsen.checkers.linearizable import LinearizabilityChecker, NativeSearch
 from raft_jepsen.harness.history.importers import load
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "porcupine"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "porcupine"  # the tests' copy
 CORES = ("native", "python")
 PORCUPINE_GO_MS = {"total": 560, "kv/c50-ok.txt": 160, "jepsen/etcd_002.log": 150, "jepsen/etcd_007.log": 100}
 

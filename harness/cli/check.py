@@ -15,7 +15,7 @@ HELP = "check a history file for linearizability"
 EPILOG = """examples:
   raft-jepsen check store/latest/history.jsonl
   raft-jepsen check history.edn --model cas-register --timeout 30
-  raft-jepsen check shared/data/porcupine/jepsen/etcd_040.log --format porcupine-etcd
+  raft-jepsen check tests/data/porcupine/jepsen/etcd_040.log --format porcupine-etcd
 
 The format is guessed from the extension or the first line, the model from the format
 (porcupine-etcd: etcd, porcupine-kv: string-kv, jsonl and edn: cas-register).

@@ -2,7 +2,7 @@
 
 - Jepsen `history.edn`: a vector of op maps, or one map per line (`{:type :invoke, :f :read,
   :value nil, :process 0, :time 123, :index 0}`), read with the small EDN reader below;
-- Porcupine's test data (`shared/data/porcupine/README.md` describes both formats exactly):
+- Porcupine's test data (`tests/data/porcupine/README.md` describes both formats exactly):
   `porcupine-etcd` (Jepsen `jepsen.util` log lines of one etcd register) and `porcupine-kv`
   (one EDN map per line, string keys and values). They have no timestamps: line order is
   time, so an op's `time` is its line number.

@@ -1,7 +1,7 @@
 """The network as a nemesis sees it: iptables grudges applied, healed and proven over Remotes.
 
 Each node drops the packets of the nodes it holds a grudge against, on INPUT, inside its own
-network namespace (`shared/notes/faults.md` §1). The rules live in a chain of our own, `RJ`,
+network namespace (a container needs NET_ADMIN only, never --privileged). The rules live in a chain of our own, `RJ`,
 jumped to from the top of INPUT, and every change replaces the chain's whole content in one
 `iptables-nft-restore --noflush` transaction: a fault is never appended on top of an old one, and
 healing is resetting the chain to empty, never deleting rules one by one. Only the filter table's

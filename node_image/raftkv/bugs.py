@@ -1,5 +1,5 @@
-"""The bug switches: each reproduces one flaw of a reference design (shared/DESIGN.md), and nothing
-else, so that the harness can prove it finds them. All are off unless named with ``--bug``.
+"""The bug switches: each reproduces one flaw of a reference design (node_image/README.md), and
+nothing else, so that the harness can prove it finds them. All are off unless named with ``--bug``.
 
 This is the one list of switches: the node parses ``--bug`` into `Bugs` (an unknown name is an
 error), its code reads the typed fields (a misspelt field is an AttributeError, not a switch

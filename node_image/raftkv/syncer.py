@@ -2,7 +2,7 @@
 
 One daemon thread takes jobs from a queue and hands each result back to the loop with
 `call_soon_threadsafe`. It never waits with a timeout: libfaketime 0.9.10 breaks timed thread
-waits (shared/notes/faults.md §4), untimed ones are fine.
+waits (they return early or hang under a faked clock), untimed ones are fine.
 """
 
 from __future__ import annotations

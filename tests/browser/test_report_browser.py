@@ -8,7 +8,7 @@ import pytest
 from raft_jepsen.reports.html import write_report
 from tests.unit.run_fixtures import make_run
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def _open(browser, path):

@@ -8,7 +8,7 @@ import pytest
 from raft_jepsen.harness.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-ETCD_040 = ROOT / ".." / "shared" / "data" / "porcupine" / "jepsen" / "etcd_040.log"
+ETCD_040 = ROOT / "tests" / "data" / "porcupine" / "jepsen" / "etcd_040.log"
 
 
 def test_valid_example_exits_0(capsys):

@@ -74,6 +74,7 @@ def test_the_node_count_of_an_ssh_run_comes_from_its_nodes_file_not_the_spec():
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.slow  # local node processes, real time
 def test_even_majority_lets_both_halves_of_a_two_two_split_commit_writes(tmp_path):
     with LocalCluster(tmp_path, 4, bugs=["even-majority"]) as c:
         c.write("k", "before")

@@ -8,7 +8,7 @@ import pytest
 from raft_jepsen.checkers.linearizable import LinearizabilityChecker
 from raft_jepsen.harness.history.importers import load
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "porcupine"
+DATA = Path(__file__).resolve().parents[1] / "data" / "porcupine"
 README = DATA / "README.md"
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from .raftkv_cluster import LocalCluster
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]  # local node processes, real time
 
 
 def write_everywhere(c: LocalCluster, key: str, value) -> None:

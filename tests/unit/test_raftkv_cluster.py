@@ -13,7 +13,7 @@ import pytest
 
 from .raftkv_cluster import NODE_IMAGE, Client, LocalCluster
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]  # local node processes, real time
 
 
 @pytest.mark.parametrize("size", [3, 5])
@@ -264,7 +264,7 @@ def test_role_events_are_logged_once_per_change(tmp_path):
 
 
 def test_node_never_sleeps_or_waits_with_a_timeout_outside_asyncio():
-    # libfaketime 0.9.10 breaks time.sleep and timed thread waits (shared/notes/faults.md §4).
+    # libfaketime 0.9.10 breaks time.sleep and timed thread waits: the node must use neither.
     source = "".join(p.read_text() for p in (NODE_IMAGE / "raftkv").glob("*.py"))
     assert "time.sleep" not in source
     assert "concurrent.futures" not in source and "run_in_executor" not in source
@@ -277,7 +277,7 @@ FAKETIME_LIB = next(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"), Path
 @pytest.mark.skipif(not FAKETIME_LIB.exists(), reason="libfaketime is not installed (.ci/run installs it)")
 @pytest.mark.parametrize("clock", ["offset", "rate"])
 def test_cluster_works_under_libfaketime(tmp_path, clock):
-    # The two ways the harness skews a node's clock (shared/notes/faults.md §4).
+    # The two ways the harness skews a node's clock: a fixed offset, and a clock running fast.
     clock_file = tmp_path / "clock"
     clock_file.write_text("-30\n")
     env = {"LD_PRELOAD": str(FAKETIME_LIB)}

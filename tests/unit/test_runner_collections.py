@@ -7,6 +7,8 @@ from raft_jepsen.harness import spec as specs
 from raft_jepsen.harness.history import read_jsonl
 from raft_jepsen.reports import html
 
+pytestmark = pytest.mark.slow  # whole runs in real time, about a second each
+
 
 def run(tmp_path, workload, flaw=None):
     config = {"nodes": 3, "concurrency": 6, "time-limit": 1, "rate": 300, "nemesis-interval": 0.25,

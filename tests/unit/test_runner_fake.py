@@ -14,6 +14,8 @@ from raft_jepsen.harness import fakes, runner
 from raft_jepsen.harness import spec as specs
 from raft_jepsen.harness.history import Op, pair, read_jsonl
 
+pytestmark = pytest.mark.slow  # whole runs in real time, about a second each
+
 
 def make_spec(tmp_path, **options):
     config = {"nodes": 3, "concurrency": 5, "time-limit": 1, "rate": 300, "nemesis-interval": 0.25,

@@ -72,6 +72,7 @@ def spec(tmp_path, **options):
                         "store": str(tmp_path), **options})
 
 
+@pytest.mark.slow  # a whole run, in real time
 def test_a_registered_system_runs_end_to_end_with_real_faults(tmp_path, dictkv):
     result = runner.run(spec(tmp_path), backend=fakes.backend())
     assert (result.valid, result.results["system"]) == (True, "dictkv")
