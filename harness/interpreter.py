@@ -19,7 +19,6 @@ A stop request (the `stop` event: SIGINT/SIGTERM, set by the runner) ends `run` 
 from __future__ import annotations
 
 import queue
-import random
 import threading
 import time
 from dataclasses import replace
@@ -53,7 +52,7 @@ class Interpreter:
         nemesis: Nemesis,
         writer: HistoryWriter,
         concurrency: int,
-        rng: random.Random,
+        seed: int,
         clock: Callable[[], int],
         stop: threading.Event,
         observer: Callable[[Op], None] = lambda op: None,
@@ -68,7 +67,7 @@ class Interpreter:
         self._stop = stop
         self._observer = observer
         self._poll_s = poll_s
-        self._scheduler = Scheduler(EXHAUSTED, concurrency=concurrency, rng=rng)
+        self._scheduler = Scheduler(EXHAUSTED, concurrency=concurrency, seed=seed)
         self._done: queue.Queue = queue.Queue()  # (thread, completion) from the workers
         self._inboxes: dict[Thread, queue.Queue] = {}
         self._workers: list[threading.Thread] = []

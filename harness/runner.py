@@ -151,14 +151,14 @@ def _exercise(spec, nodes, system, package: Package, workload, rng, run_dir, sto
             nemesis=package.nemesis,
             writer=writer,
             concurrency=spec.concurrency,
-            rng=rng,
+            seed=spec.seed,
             clock=lambda: time.monotonic_ns() - t0,
             stop=stop,
             observer=record,
         )
         try:
             faults = [({"f": start}, {"f": stop_}) for start, stop_ in package.faults]
-            main = with_nemesis(fault_schedule(faults, spec.nemesis_interval, rng, package.moves), rate(spec.rate, workload.generator(spec, rng)))
+            main = with_nemesis(fault_schedule(faults, spec.nemesis_interval, rng, package.moves), rate(spec.rate, workload.generator(spec)))
             progress(f"running {spec.workload} for {spec.time_limit:g} s (seed {spec.seed})")
             if interpreter.run(time_limit(spec.time_limit, main)):  # 6
                 progress(f"healing, {spec.recovery_time:g} s to recover, final reads")

@@ -2,7 +2,7 @@
 
 A workload module exposes `MODEL` (the linearizability model's name, None when it has its own
 checker), `CLIENT_RETRIES` (how often a client resends a command of unknown outcome, with the
-same identity), `generator(spec, rng)` (the client operations, unbounded: the runner adds rate,
+same identity), `generator(spec)` (the client operations, unbounded: the runner adds rate,
 time limit and faults), `final_reads(spec, nodes, keys)` (reads of `keys` through every node,
 after the heal) and `checkers(spec)` (name -> `raft_jepsen.checkers.core.Checker`)."""
 

@@ -11,7 +11,6 @@ library does: raftkv's session table must make that safe, which is what `duplica
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 from raft_jepsen.checkers import availability
@@ -27,27 +26,29 @@ APPEND_SHARE = 0.5
 
 @dataclass(frozen=True, slots=True)
 class Appends:
-    """Appends of fresh values and reads over the live keys."""
+    """Appends of values no other op uses, and reads, over the live keys."""
 
     keys: registers.LiveKeys
-    next_value: int
 
     def op(self, ctx: Context):
-        if not ctx.free_threads():
+        thread = ctx.next_thread()
+        if thread is None:
             return PENDING
-        key = self.keys.pick(ctx.rng)
-        if ctx.rng.random() < APPEND_SHARE:
-            template, next_value = {"f": "append", "key": key, "value": self.next_value}, self.next_value + 1
+        key = self.keys.key(thread)
+        if ctx.draws(thread).random() < APPEND_SHARE:
+            template = {"f": "append", "key": key, "value": registers.unique_value(ctx, thread)}
         else:
-            template, next_value = {"f": "read", "key": key, "value": None}, self.next_value
-        return invocation(ctx, template), Appends(self.keys, next_value)
+            template = {"f": "read", "key": key, "value": None}
+        return invocation(ctx, template, thread), self
 
     def update(self, ctx: Context, event: Op) -> Generator:
-        return self if event.type == "invoke" else Appends(self.keys.after(event), self.next_value)
+        if event.type == "invoke":
+            return self
+        return Appends(self.keys.after(ctx.thread_of(event.process), event))
 
 
-def generator(spec, rng: random.Random) -> Generator:
-    return Appends(registers.LiveKeys.for_spec(spec), 1)
+def generator(spec) -> Generator:
+    return Appends(registers.LiveKeys.for_spec(spec))
 
 
 def final_reads(spec, nodes: list[str], keys: list) -> Generator:

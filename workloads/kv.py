@@ -6,8 +6,6 @@ price of a harder linearizability search. Checked with the multi-key `kv` model.
 
 from __future__ import annotations
 
-import random
-
 from raft_jepsen.checkers import availability
 from raft_jepsen.harness.generator.core import Generator, Repeatedly
 from raft_jepsen.workloads import registers
@@ -17,7 +15,7 @@ CLIENT_RETRIES = 0  # an unknown write stays unknown: the history is what a bare
 KEYS = tuple(f"k{i}" for i in range(1, 6))
 
 
-def generator(spec, rng: random.Random) -> Generator:
+def generator(spec) -> Generator:
     return Repeatedly(lambda r: registers.random_op(r, r.choice(KEYS)))
 
 

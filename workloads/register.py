@@ -5,7 +5,6 @@ key with the `cas-register` model."""
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 from raft_jepsen.checkers import availability
@@ -24,16 +23,19 @@ class RotatingKeys:
     keys: registers.LiveKeys
 
     def op(self, ctx: Context):
-        if not ctx.free_threads():
+        thread = ctx.next_thread()
+        if thread is None:
             return PENDING
-        key = self.keys.pick(ctx.rng)
-        return invocation(ctx, registers.random_op(ctx.rng, key)), self
+        template = registers.random_op(ctx.draws(thread), self.keys.key(thread))
+        return invocation(ctx, template, thread), self
 
     def update(self, ctx: Context, event: Op) -> Generator:
-        return self if event.type == "invoke" else RotatingKeys(self.keys.after(event))
+        if event.type == "invoke":
+            return self
+        return RotatingKeys(self.keys.after(ctx.thread_of(event.process), event))
 
 
-def generator(spec, rng: random.Random) -> Generator:
+def generator(spec) -> Generator:
     return RotatingKeys(registers.LiveKeys.for_spec(spec))
 
 

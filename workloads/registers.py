@@ -10,53 +10,57 @@ from typing import Any, Iterable
 
 from raft_jepsen.checkers.core import Checker
 from raft_jepsen.checkers.linearizable import LinearizabilityChecker
-from raft_jepsen.harness.generator.core import Generator, Once, Seq
+from raft_jepsen.harness.generator.core import Context, Generator, Once, Seq
 from raft_jepsen.harness.history import CAS_MISMATCH, Op
 
 VALUES = 5  # values 0..4
 OPS_PER_KEY = 100
-CLIENTS_PER_KEY = 4  # about this many processes contend for each live key
+CLIENTS_PER_KEY = 4  # this many threads contend for each live key
 
 
 @dataclass(frozen=True, slots=True)
 class LiveKeys:
-    """Jepsen's independent keys: a few keys are live at a time; each takes `per_key` ops that
-    reached the cluster, then retires and the next key (`k0`, `k1`, ...) takes its place. Short
-    per-key histories keep the checkers' search small; many keys give many chances to catch an
-    anomaly. Refused ops do not count: while every node is down, clients would otherwise burn
-    through the live keys in a second or two, and the key that lost a write would be retired
-    before anyone read it again."""
+    """Jepsen's independent keys: a few keys are live at a time, each shared by a group of
+    `CLIENTS_PER_KEY` threads; each thread takes `per_thread` ops that reached the cluster on
+    its group's key, then moves on to the group's next key (`k0`, `k1`, ... by group, then
+    round). Short per-key histories keep the checkers' search small; many keys give many chances
+    to catch an anomaly. A thread's key depends only on its own ops, so a replay gives every
+    process the same keys. Refused ops do not count: while every node is down, clients would
+    otherwise burn through their keys in a second or two, and the key that lost a write would be
+    retired before anyone read it again."""
 
-    per_key: int
-    live: tuple[tuple[str, int], ...]  # (key, ops left)
-    next_key: int
+    per_thread: int
+    groups: int
+    reached: tuple[tuple[Any, int], ...] = ()  # (thread, ops of it that reached the cluster)
 
     @classmethod
     def for_spec(cls, spec, per_key: int = OPS_PER_KEY) -> "LiveKeys":
-        count = max(1, spec.concurrency // CLIENTS_PER_KEY)
-        return cls(per_key, tuple((f"k{i}", per_key) for i in range(count)), count)
+        groups = max(1, spec.concurrency // CLIENTS_PER_KEY)
+        return cls(max(1, -(-per_key // CLIENTS_PER_KEY)), groups)
 
-    def pick(self, rng: random.Random) -> str:
-        return self.live[rng.randrange(len(self.live))][0]
+    def key(self, thread: Any) -> str:
+        group = (thread // CLIENTS_PER_KEY) % self.groups if isinstance(thread, int) else 0
+        round_ = dict(self.reached).get(thread, 0) // self.per_thread
+        return f"k{group + self.groups * round_}"
 
-    def after(self, event: Op) -> "LiveKeys":
-        """The keys after a completion: one op fewer for its key if the op reached the cluster
-        (ok, info, or a cas the cluster refused on its value)."""
+    def after(self, thread: Any, event: Op) -> "LiveKeys":
+        """The keys after `thread`'s completion `event`: one op more for that thread if it reached
+        the cluster (ok, info, or a cas the cluster refused on its value)."""
         reached = event.type in ("ok", "info") or (event.type == "fail" and event.error == CAS_MISMATCH)
-        if not reached:
+        if not reached or thread is None:
             return self
-        for i, (key, left) in enumerate(self.live):
-            if key == event.key:
-                live, next_key = list(self.live), self.next_key
-                if left > 1:
-                    live[i] = (key, left - 1)
-                else:
-                    live[i] = (f"k{next_key}", self.per_key)
-                    next_key += 1
-                return LiveKeys(self.per_key, tuple(live), next_key)
-        return self  # a retired key's straggler
+        counts = dict(self.reached)
+        counts[thread] = counts.get(thread, 0) + 1
+        return LiveKeys(self.per_thread, self.groups, tuple(counts.items()))
+
 
 CHECK_TIMEOUT_S = 60.0
+
+
+def unique_value(ctx: Context, thread: Any) -> int:
+    """A value no other op of the run uses, from the thread and its count alone (1, 2, ...)."""
+    clients = len([t for t in ctx.threads if isinstance(t, int)]) or 1
+    return ctx.handed.get(thread, 0) * clients + thread + 1
 
 
 def random_op(rng: random.Random, key: Any) -> dict:

@@ -8,7 +8,6 @@ the same (client, seq), so a node without client dedup (`duplicate-apply`) shows
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 from raft_jepsen.checkers import availability
@@ -25,24 +24,24 @@ READ_SHARE = 0.2  # reads during the run only show duplicates and strays; the fi
 
 @dataclass(frozen=True, slots=True)
 class Adds:
-    """Adds of 1, 2, 3, ... to random keys, mixed with reads."""
-
-    next_element: int
+    """Adds of elements no other op adds, to random keys, mixed with reads."""
 
     def op(self, ctx: Context):
-        if not ctx.free_threads():
+        thread = ctx.next_thread()
+        if thread is None:
             return PENDING
-        key = ctx.rng.choice(KEYS)
-        if ctx.rng.random() < READ_SHARE:
-            return invocation(ctx, {"f": "read", "key": key, "value": None}), self
-        return invocation(ctx, {"f": ADD, "key": key, "value": self.next_element}), Adds(self.next_element + 1)
+        rng = ctx.draws(thread)
+        key = rng.choice(KEYS)
+        if rng.random() < READ_SHARE:
+            return invocation(ctx, {"f": "read", "key": key, "value": None}, thread), self
+        return invocation(ctx, {"f": ADD, "key": key, "value": registers.unique_value(ctx, thread)}, thread), self
 
     def update(self, ctx: Context, event: Op) -> Generator:
         return self
 
 
-def generator(spec, rng: random.Random) -> Generator:
-    return Adds(1)
+def generator(spec) -> Generator:
+    return Adds()
 
 
 def final_reads(spec, nodes: list[str], keys: list) -> Generator:

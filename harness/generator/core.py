@@ -9,8 +9,8 @@ A generator is an immutable value with two methods:
 - `update(ctx, event)` returns the generator after an event (an invocation it emitted, or a
   completion).
 
-Time and the one random source live in the `Context`; nothing here reads the real clock, so the
-same seed gives the same schedule, and `raft_jepsen.harness.generator.simulate` can run any generator on a
+Time and the seed live in the `Context`, and every random draw is made per operation handed out
+(`Context.draws`); nothing here reads the real clock, so the same seed gives the same schedule, and `raft_jepsen.harness.generator.simulate` can run any generator on a
 virtual clock with no cluster. Threads are the workers of a run: `0 .. concurrency-1` for clients
 and `NEMESIS_THREAD` for faults; each thread runs one process at a time (the interpreter replaces
 a process whose op ended `info`). As in Jepsen, a generator may use every thread it is shown:
@@ -44,19 +44,36 @@ Thread = Union[int, str]
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What a generator may know: the time, who is free, and the run's random source."""
+    """What a generator may know: the time, who is free, and the run's seed.
+
+    Randomness is drawn per operation handed out, never per ask: `draws(thread)` is a random
+    source seeded by (seed, thread, how many ops that thread has been handed), so asking again
+    (the interpreter asks on every poll and completion) draws the same numbers, and each
+    thread's ops are a function of the seed alone, whatever the timing (a replay of a run gives
+    every process the same operations; a real cluster's outcomes may still steer them)."""
 
     time: int  # ns since the run began (virtual in simulations)
-    rng: random.Random
+    seed: int
     threads: tuple[Thread, ...]  # the threads this generator may use (routing narrows them)
     free: frozenset[Thread]  # threads idle right now
     processes: Mapping[Thread, Any] = field(default_factory=dict)  # thread -> its current process
+    handed: Mapping[Thread, int] = field(default_factory=dict)  # thread -> ops handed to it so far
 
     def free_threads(self) -> list[Thread]:
         return [t for t in self.threads if t in self.free]
 
     def all_free(self) -> bool:
         return all(t in self.free for t in self.threads)
+
+    def next_thread(self) -> Thread | None:
+        """The free thread that has been handed the fewest ops (the first of equals), or None:
+        ops spread evenly over threads, so keys stay concurrent, without a random draw."""
+        free = self.free_threads()
+        return min(free, key=lambda t: self.handed.get(t, 0)) if free else None
+
+    def draws(self, thread: Thread, purpose: str = "op") -> random.Random:
+        """The random source of `thread`'s next op (`purpose` separates independent draws)."""
+        return random.Random(f"{self.seed}/{thread}/{self.handed.get(thread, 0)}/{purpose}")
 
     def process(self, thread: Thread) -> Any:
         return self.processes.get(thread, thread)
@@ -78,13 +95,11 @@ class Generator(Protocol):
     def update(self, ctx: Context, event: Op) -> "Generator": ...
 
 
-def invocation(ctx: Context, template: Mapping[str, Any]) -> "Op | _Pending":
-    """An invocation of `template` now, by a free thread drawn from the random source (drawing,
-    rather than taking the first, spreads keys over processes so histories stay concurrent)."""
-    free = ctx.free_threads()
-    if not free:
+def invocation(ctx: Context, template: Mapping[str, Any], thread: Thread | None = None) -> "Op | _Pending":
+    """An invocation of `template` now, by `thread` or else the next free thread."""
+    thread = ctx.next_thread() if thread is None else thread
+    if thread is None:
         return PENDING
-    thread = free[0] if len(free) == 1 else ctx.rng.choice(free)
     return Op(index=-1, type="invoke", process=ctx.process(thread), time=ctx.time, **template)
 
 
@@ -123,14 +138,16 @@ EXHAUSTED = _Exhausted()
 
 @dataclass(frozen=True, slots=True)
 class Repeatedly:
-    """Invocations of `make(rng)` forever: the usual source of a workload's random ops."""
+    """Invocations of `make(rng)` forever: the usual source of a workload's random ops, `rng`
+    being the random source of the thread that will run it."""
 
     make: Callable[[random.Random], Mapping[str, Any]]
 
     def op(self, ctx: Context):
-        if not ctx.free_threads():
-            return PENDING  # before drawing a template, so that waiting consumes no randomness
-        return invocation(ctx, self.make(ctx.rng)), self
+        thread = ctx.next_thread()
+        if thread is None:
+            return PENDING
+        return invocation(ctx, self.make(ctx.draws(thread)), thread), self
 
     def update(self, ctx: Context, event: Op) -> Generator:
         return self
@@ -206,7 +223,8 @@ class Stagger:
             return result
         op, nxt = result
         due = max(op.time, self.next_time if self.next_time is not None else ctx.time)
-        gap = int(ctx.rng.uniform(0, 2 * self.mean_ns))
+        thread = ctx.thread_of(op.process)
+        gap = int(ctx.draws(thread, "stagger").uniform(0, 2 * self.mean_ns))
         return replace(op, time=due), Stagger(self.mean_ns, nxt, due + gap)
 
     def update(self, ctx: Context, event: Op) -> Generator:
@@ -296,8 +314,12 @@ class Mix:
 
     def op(self, ctx: Context):
         gens = self.gens
+        thread = ctx.next_thread()
+        if thread is None:
+            return PENDING if gens else None
+        rng = ctx.draws(thread, "mix")
         while gens:
-            i = ctx.rng.randrange(len(gens))
+            i = rng.randrange(len(gens))
             result = gens[i].op(ctx)
             if result is None:
                 gens = gens[:i] + gens[i + 1 :]

@@ -12,7 +12,6 @@ clock) both drive one, so the rules below are the same in tests and in real runs
 
 from __future__ import annotations
 
-import random
 from dataclasses import replace
 
 from raft_jepsen.harness.generator.core import (
@@ -25,17 +24,19 @@ from raft_jepsen.harness.history import Op
 
 
 class Scheduler:
-    def __init__(self, gen: Generator, *, concurrency: int, rng: random.Random):
+    def __init__(self, gen: Generator, *, concurrency: int, seed: int):
         self.gen = gen
         self.concurrency = concurrency
-        self.rng = rng
+        self.seed = seed
         self.threads: tuple[Thread, ...] = tuple(range(concurrency)) + (NEMESIS_THREAD,)
         self.processes: dict[Thread, object] = {t: t for t in self.threads}
         self.busy: dict[Thread, Op] = {}  # thread -> its outstanding invocation
+        self.handed: dict[Thread, int] = {t: 0 for t in self.threads}  # ops dispatched to each thread
 
     def context(self, now: int) -> Context:
         free = frozenset(t for t in self.threads if t not in self.busy)
-        return Context(time=now, rng=self.rng, threads=self.threads, free=free, processes=dict(self.processes))
+        return Context(time=now, seed=self.seed, threads=self.threads, free=free, processes=dict(self.processes),
+                       handed=dict(self.handed))
 
     def ask(self, now: int):
         """The generator's answer now: None, PENDING or (op, next generator); commits nothing."""
@@ -50,6 +51,7 @@ class Scheduler:
             raise RuntimeError(f"generator chose process {op.process!r}, which is not free")  # a generator bug
         op = replace(op, time=now)
         self.busy[thread] = op
+        self.handed[thread] += 1
         self.gen = nxt.update(ctx, op)
         return thread, op
 

@@ -9,7 +9,6 @@ check a generator's schedule exactly: the same seed gives the same history.
 from __future__ import annotations
 
 import heapq
-import random
 from typing import Callable
 
 from raft_jepsen.harness.generator.core import NEMESIS_THREAD, PENDING, SLEEP, Generator
@@ -26,7 +25,7 @@ def simulate(
     outcome: Callable[[Op], str] = lambda op: "ok",
     max_events: int = 1_000_000,
 ) -> list[Op]:
-    scheduler = Scheduler(gen, concurrency=concurrency, rng=random.Random(seed))
+    scheduler = Scheduler(gen, concurrency=concurrency, seed=seed)
     history: list[Op] = []
     running: list[tuple[int, int, object]] = []  # heap of (completion time, tiebreak, thread)
     now = 0

@@ -1,6 +1,5 @@
 """The interpreter with real worker threads and scripted clients: what it records."""
 
-import random
 import threading
 import time
 
@@ -57,7 +56,7 @@ def interpret(tmp_path, gen, answer=None, *, open_client=None, nemesis_=None, st
             nemesis=nemesis_ or NoopNemesis(),
             writer=writer,
             concurrency=concurrency,
-            rng=random.Random(1),
+            seed=1,
             clock=lambda: time.monotonic_ns() - t0,
             stop=stop or threading.Event(),
             observer=observer,
