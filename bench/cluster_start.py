@@ -12,6 +12,7 @@ import time
 from raft_jepsen.harness.cluster import Cluster
 from raft_jepsen.harness.docker_env import connect
 from raft_jepsen.harness.image import ensure_image
+from raft_jepsen.harness.systems.raftkv import CLIENT_PORT
 
 
 def main() -> None:
@@ -23,7 +24,7 @@ def main() -> None:
     image = ensure_image(client)
     starts, teardowns = [], []
     for _ in range(args.repeat):
-        cluster = Cluster(client, image, size=args.nodes)
+        cluster = Cluster(client, image, size=args.nodes, client_port=CLIENT_PORT)
         began = time.monotonic()
         try:
             cluster.start()

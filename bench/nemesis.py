@@ -24,7 +24,7 @@ from raft_jepsen.harness.image import ensure_image
 from raft_jepsen.harness.nemesis.net import PROBE_TIMEOUT_S, Net
 from raft_jepsen.harness.nemesis.partition import MIN_NODES, PartitionNemesis
 from raft_jepsen.harness.nemesis.process import kill_nemesis, pause_nemesis
-from raft_jepsen.harness.systems.raftkv import RAFT_PORT
+from raft_jepsen.harness.systems.raftkv import CLIENT_PORT, RAFT_PORT
 
 
 def op(f: str) -> Op:
@@ -50,7 +50,7 @@ def main() -> None:
 
     client = connect()
     started = time.monotonic()
-    with Cluster(client, ensure_image(client), size=args.nodes) as cluster:
+    with Cluster(client, ensure_image(client), size=args.nodes, client_port=CLIENT_PORT) as cluster:
         nodes = cluster.nodes
         print(f"cluster of {args.nodes} up in {time.monotonic() - started:.1f} s")
         system = systems.make(systems.get("raftkv"), nodes)

@@ -18,9 +18,3 @@ class HistoryError(RaftJepsenError):
 
 class EnvironmentProblem(RaftJepsenError):
     """The machine cannot run this: no Docker daemon, no image, a missing tool."""
-
-
-class RunAborted(RaftJepsenError):
-    """The run could not finish (cluster never healthy, interrupted): verdict unknown."""
-
-    exit_code = 2

@@ -71,8 +71,11 @@ def input_hash(inputs: dict[str, bytes], base: str) -> str:
 def ensure_image(
     client: docker.DockerClient, *, base: str | None = None, force: bool = False, progress: Progress = _stderr
 ) -> str:
-    """The node image's tag, building the image (and the offline base) first when its inputs
-    have no image yet. `base` names a registry image to build on instead of the bootstrap.
+    """The tag of the node image built from these inputs (`raft-jepsen-node:<version>-<hash>`),
+    building it (and the offline base) first when it does not exist yet. `base` names a registry
+    image to build on instead of the bootstrap. `raft-jepsen-node:<version>` is also pointed at
+    it; a run uses the content tag, so that another checkout building its own image (another
+    raftkv) never swaps the image under it.
 
     Builds are serialised across processes (a file lock): two runs started together would
     otherwise both build, and one's clean-up of superseded images would pull the other's away."""
@@ -103,17 +106,23 @@ def _ensure_image(client: docker.DockerClient, base: str | None, force: bool, pr
         existing = client.images.list(filters={"label": f"{HASH_LABEL}={wanted}"})
         if existing:
             existing[0].tag(REPOSITORY, __version__)  # the tag may point at an older build
+            existing[0].tag(REPOSITORY, content_tag(wanted))
             progress(f"node image {TAG} is up to date (inputs {wanted[:12]})")
-            return TAG
+            return f"{REPOSITORY}:{content_tag(wanted)}"
     started = time.monotonic()
     why = "--force" if force else f"no image has its inputs {wanted[:12]} yet"
     progress(f"building the node image {TAG} ({why})")
     if base is None:
         base_image.ensure_base(client, packages, force=force, progress=progress)
     _build(client, inputs, base_ref, apt_packages, wanted, force, progress)
+    client.images.get(TAG).tag(REPOSITORY, content_tag(wanted))
     _remove_superseded(client)
     progress(f"built {TAG} in {time.monotonic() - started:.0f} s")
-    return TAG
+    return f"{REPOSITORY}:{content_tag(wanted)}"
+
+
+def content_tag(input_hash: str) -> str:
+    return f"{__version__}-{input_hash[:12]}"
 
 
 def _build(

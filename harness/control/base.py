@@ -4,9 +4,9 @@ Every fault, every node start and every log copy is a shell command or a file co
 Remote, so the same nemesis drives containers (`DockerRemote`, docker exec) and real hosts
 (`SshRemote`, SSH). Nothing else in raft-jepsen runs commands on nodes.
 
-A command is a string run by `sh -c` on the node. `exec` waits for it; `spawn` starts it detached
-(a daemon: it outlives the call and the connection); `upload`/`download` copy one regular file
-to/from a full path on the node."""
+A command is a string run by `sh -c` on the node. `exec` waits for it (a daemon is started by a
+command that detaches it: `systems.daemon`); `upload`/`download` copy one regular file to/from a
+full path on the node."""
 
 from __future__ import annotations
 
@@ -92,11 +92,6 @@ class Remote(Protocol):
         exit. A command still running after `timeout` seconds is killed: `CommandTimeout`."""
         ...
 
-    def spawn(self, cmd: str) -> None:
-        """Start `cmd` by `sh -c`, detached from this call and its connection (for daemons);
-        returns once it is launched. Its output goes where `cmd` redirects it, else nowhere."""
-        ...
-
     def upload(self, src: str | Path, dst: str) -> None:
         """Copy the local file `src` to the path `dst` on the node (its directory must exist)."""
         ...
@@ -121,9 +116,6 @@ class NullRemote:
         if check and not result.ok:
             raise CommandFailed(self.name, cmd, result)
         return result
-
-    def spawn(self, cmd: str) -> None:
-        self.calls.append(("spawn", cmd))
 
     def upload(self, src: str | Path, dst: str) -> None:
         self.calls.append(("upload", str(src), dst))

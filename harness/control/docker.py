@@ -78,12 +78,6 @@ class DockerRemote:
                     self._shell = None
             return self._shell
 
-    def spawn(self, cmd: str) -> None:
-        try:
-            self.container.exec_run(["sh", "-c", cmd], detach=True)
-        except docker.errors.APIError as e:
-            raise RemoteError(f"{self.name}: docker exec failed: {e.explanation}") from None
-
     def upload(self, src: str | Path, dst: str) -> None:
         src = Path(src)
         if not src.is_file():

@@ -8,7 +8,8 @@ with its exit code on stdout and a marker on stderr. Docker delivers the output 
 frames: an 8-byte header (stream 1 or 2, three zero bytes, a big-endian length), then the bytes.
 
 A command must not leave a background process writing to the shell's stdout or stderr: its
-output would land in the next command's. The Remote contract has `spawn` for daemons."""
+output would land in the next command's: a daemon is started detached, its streams closed
+(`systems.daemon`)."""
 
 from __future__ import annotations
 

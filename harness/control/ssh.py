@@ -68,12 +68,6 @@ class SshRemote:
             raise RemoteError(f"{self.name}: SSH command failed: {e}") from None
         return finish(self.name, cmd, exit_code, out, b"".join(stderr), timeout, time.monotonic() - started, check)
 
-    def spawn(self, cmd: str) -> None:
-        # setsid -f: a new session, so closing the channel sends no SIGHUP; all three standard
-        # streams closed here, so sshd does not keep the channel open waiting for them.
-        inner = f"setsid -f sh -c {shlex.quote(cmd)} </dev/null >/dev/null 2>&1"
-        self.exec(inner)
-
     def upload(self, src: str | Path, dst: str) -> None:
         src = Path(src)
         if not src.is_file():

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 from raft_jepsen.harness.docker_env import RUN_LABEL, connect
@@ -29,3 +31,9 @@ def labelled(client, run_id: str) -> list[str]:
     return [c.name for c in client.containers.list(all=True, filters=label)] + [
         n.name for n in client.networks.list(filters=label)
     ]
+
+
+def detached(cmd: str) -> str:
+    """A command that starts `cmd` as a daemon and returns, as `systems.daemon` does: a new
+    session (no SIGHUP when the exec session or SSH channel closes), standard streams closed."""
+    return f"setsid -f sh -c {shlex.quote(cmd)} </dev/null >/dev/null 2>&1"

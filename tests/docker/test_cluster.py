@@ -14,14 +14,15 @@ from raft_jepsen.harness.cluster import Cluster
 from raft_jepsen.harness.control.base import CommandFailed, CommandTimeout
 from raft_jepsen.harness.docker_env import RUN_LABEL
 from raft_jepsen.harness.errors import EnvironmentProblem
-from tests.docker.conftest import labelled
+from raft_jepsen.harness.systems.raftkv import CLIENT_PORT
+from tests.docker.conftest import detached, labelled
 
 pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(scope="module")
 def cluster(docker_client, node_image):
-    with Cluster(docker_client, node_image, size=3) as c:
+    with Cluster(docker_client, node_image, size=3, client_port=CLIENT_PORT) as c:
         yield c
 
 
@@ -95,7 +96,7 @@ def test_iptables_nft_cuts_and_heals_a_peer(cluster):
 
 def test_kill_9_of_a_spawned_process_is_reaped_not_a_zombie(cluster):
     remote = cluster.nodes[2].remote
-    remote.spawn("echo $$ >/run/rj/victim.pid; exec sleep 1000")
+    remote.exec(detached("echo $$ >/run/rj/victim.pid; exec sleep 1000"))
     pid = until(lambda: remote.exec("cat /run/rj/victim.pid", check=False).stdout.strip(), "pid file written")
     assert remote.exec(f"cat /proc/{pid}/cmdline | tr '\\0' ' '").stdout.strip() == "sleep 1000"
     assert remote.exec("cat /proc/1/comm").stdout.strip() == "tini"  # the victim is not PID 1
@@ -104,7 +105,7 @@ def test_kill_9_of_a_spawned_process_is_reaped_not_a_zombie(cluster):
 
 
 def test_teardown_leaves_nothing_labelled_and_can_run_twice(docker_client, node_image):
-    cluster = Cluster(docker_client, node_image, size=2)
+    cluster = Cluster(docker_client, node_image, size=2, client_port=CLIENT_PORT)
     cluster.start()
     assert len(labelled(docker_client, cluster.run_id)) == 3  # two containers, one network
     cluster.teardown()
@@ -115,21 +116,21 @@ def test_teardown_leaves_nothing_labelled_and_can_run_twice(docker_client, node_
 
 def test_an_interrupted_run_leaves_nothing_labelled(docker_client, node_image):
     with pytest.raises(KeyboardInterrupt):
-        with Cluster(docker_client, node_image, size=1) as cluster:
+        with Cluster(docker_client, node_image, size=1, client_port=CLIENT_PORT) as cluster:
             raise KeyboardInterrupt  # Ctrl-C in the middle of a run
     assert labelled(docker_client, cluster.run_id) == []
     assert not cluster.ssh_dir.exists()
 
 
 def test_a_failed_start_removes_what_it_created(docker_client):
-    cluster = Cluster(docker_client, "raft-jepsen-node:no-such-version", size=2)
+    cluster = Cluster(docker_client, "raft-jepsen-node:no-such-version", size=2, client_port=CLIENT_PORT)
     with pytest.raises(EnvironmentProblem, match="not found"):
         cluster.start()
     assert labelled(docker_client, cluster.run_id) == []
 
 
 def test_clean_removes_a_killed_runs_leftovers(docker_client, node_image, capsys):
-    leftover = Cluster(docker_client, node_image, size=1)
+    leftover = Cluster(docker_client, node_image, size=1, client_port=CLIENT_PORT)
     leftover.start()  # never torn down, as when the harness is killed
     # --run: other runs may share this daemon.
     assert cli.main(["clean", "--run", leftover.run_id]) == 0

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.docker
 def test_unchanged_inputs_skip_the_build(docker_client, node_image):
     before = docker_client.images.get(node_image)
     lines: list[str] = []
-    assert image.ensure_image(docker_client, progress=lines.append) == node_image == image.TAG
+    assert image.ensure_image(docker_client, progress=lines.append) == node_image
+    assert docker_client.images.get(image.TAG).id == docker_client.images.get(node_image).id
     assert not any("docker build" in line or "bootstrapping" in line for line in lines), lines
     assert any("up to date" in line for line in lines), lines
     after = docker_client.images.get(node_image)

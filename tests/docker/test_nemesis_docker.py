@@ -19,7 +19,7 @@ from raft_jepsen.harness.nemesis.process import (
     pause_nemesis,
     power_cut_nemesis,
 )
-from raft_jepsen.harness.systems.raftkv import status
+from raft_jepsen.harness.systems.raftkv import CLIENT_PORT, status
 
 PEER_PORT = 7000  # what the partition probe connects to (raftkv's Raft port)
 
@@ -32,7 +32,7 @@ def op(f):
 
 @pytest.fixture(scope="module")
 def cluster(docker_client, node_image):
-    with Cluster(docker_client, node_image, size=3) as c:
+    with Cluster(docker_client, node_image, size=3, client_port=CLIENT_PORT) as c:
         yield c
 
 

@@ -12,13 +12,15 @@ import pytest
 from raft_jepsen.harness.cluster import Cluster
 from raft_jepsen.harness.control.base import CommandFailed, CommandTimeout, RemoteError
 from raft_jepsen.harness.control.ssh import SshRemote
+from raft_jepsen.harness.systems.raftkv import CLIENT_PORT
+from tests.docker.conftest import detached
 
 pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(scope="module")
 def cluster(docker_client, node_image):
-    with Cluster(docker_client, node_image, size=2) as c:
+    with Cluster(docker_client, node_image, size=2, client_port=CLIENT_PORT) as c:
         yield c
 
 
@@ -56,7 +58,7 @@ def test_upload_and_download_round_trip(ssh, tmp_path: Path):
 
 
 def test_spawned_process_outlives_the_connection(cluster, ssh):
-    ssh.spawn("echo $$ >/run/rj/ssh-daemon.pid; exec sleep 1000")
+    ssh.exec(detached("echo $$ >/run/rj/ssh-daemon.pid; exec sleep 1000"))
     ssh.close()  # the channel and the connection are gone; the daemon must not get SIGHUP
     docker_side = cluster.nodes[0].remote
     deadline = time.monotonic() + 10

@@ -13,7 +13,8 @@ import pytest
 
 from raft_jepsen.harness.cluster import Cluster
 from raft_jepsen.harness.nodes import Node
-from tests.docker.conftest import labelled
+from raft_jepsen.harness.systems.raftkv import CLIENT_PORT
+from tests.docker.conftest import detached, labelled
 
 pytestmark = pytest.mark.docker
 
@@ -52,10 +53,10 @@ def sole_leader(nodes: list[Node], deadline_s: float = 20.0) -> Node:
 
 
 def test_leader_killed_new_leader_serves_the_value(docker_client, node_image):
-    cluster = Cluster(docker_client, node_image, size=3)
+    cluster = Cluster(docker_client, node_image, size=3, client_port=CLIENT_PORT)
     with cluster:
         for node in cluster.nodes:
-            node.remote.spawn(START.format(name=node.name))
+            node.remote.exec(detached(START.format(name=node.name)))
         leader = sole_leader(cluster.nodes)
 
         assert ok_value(request(leader, "write", key="k", value=42)) == 42
