@@ -63,6 +63,7 @@ def anomaly(results: dict[str, dict]) -> str | None:
             if failures and isinstance(failures[0], dict):
                 f = failures[0]
                 more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
-                return f"{name}: key {f.get('key')!r}: {f.get('message', 'not linearizable')}{more}"
+                where = f"key {f['key']!r}: " if "key" in f else ""
+                return f"{name}: {where}{f.get('message', 'not linearizable')}{more}"
             return f"{name}: {result.get('message') or result.get('error') or 'invalid'}"
     return None

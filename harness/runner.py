@@ -12,7 +12,7 @@
  6. the workload: client ops at `rate` plus faults every `nemesis-interval`, for `time-limit`
  7. heal every fault (the final phase's heal ops; then nemesis teardown, always)
  8. recovery: wait `recovery-time` seconds
- 9. final reads of every key through every node
+ 9. final reads of every key through every node; then each node's state digest (HasDigests)
 10. collect the node logs into nodes/<n>/, and the role changes they tell into roles.jsonl
 11. tear the system and the cluster down: always (finally), unless leave-running
 12. check: the history well formed and not too thin, then the workload's checkers and stats
@@ -32,13 +32,14 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
 from raft_jepsen import workloads
 from raft_jepsen.checkers import verdict
+from raft_jepsen.checkers.state import StateAgreement
 from raft_jepsen.checkers.stats import Stats
 from raft_jepsen.harness import store
 from raft_jepsen.harness.backend import Backend, real
@@ -47,12 +48,12 @@ from raft_jepsen.harness.generator.core import rate, time_limit, with_nemesis
 from raft_jepsen.harness.generator.faults import fault_schedule, final_phase
 from raft_jepsen.harness.health import wait_healthy
 from raft_jepsen.harness.history import HistoryWriter, Op, read_jsonl, roles, verdicts
-from raft_jepsen.harness.history.roles import RoleChange
+from raft_jepsen.harness.history.roles import Digest, RoleChange
 from raft_jepsen.harness.interpreter import Interpreter
 from raft_jepsen.harness.nemesis.package import Package
 from raft_jepsen.harness.nodes import Node
 from raft_jepsen.harness.spec import Spec
-from raft_jepsen.harness.systems.base import Client, HasLogs, HasRoleLog, System
+from raft_jepsen.harness.systems.base import Client, HasDigests, HasLogs, HasRoleLog, System
 
 HEALTH_DEADLINE_S = 30.0
 
@@ -83,6 +84,7 @@ class _Outcome:
     duration_s: float = 0.0
     reason: str | None = None  # set when the run could not complete (unhealthy, interrupted)
     warnings: list[str] = field(default_factory=list)
+    digests: dict[str, Digest | None] | None = None  # each node's applied state, once healed
 
 
 def run(
@@ -164,13 +166,25 @@ def _exercise(spec, nodes, system, package: Package, workload, rng, run_dir, sto
                 progress(f"healing, {spec.recovery_time:g} s to recover, final reads")
                 heals = [{"f": f} for f in package.final]
                 reads = workload.final_reads(spec, [n.name for n in nodes], list(keys))
-                interpreter.run(final_phase(heals, spec.recovery_time, reads))  # 7, 8, 9
+                if interpreter.run(final_phase(heals, spec.recovery_time, reads)):  # 7, 8, 9
+                    outcome.digests = _digests(system, nodes, outcome)
         finally:
             interpreter.close()
             _heal(package, outcome)  # 7: heal everything, whatever happened above
             outcome.duration_s = round((time.monotonic_ns() - t0) / 1e9, 3)
         if stop.is_set():
             outcome.reason = f"interrupted after {outcome.duration_s:g} s"
+
+
+def _digests(system: System, nodes: list[Node], outcome: _Outcome) -> dict[str, Digest | None] | None:
+    """Step 9's end: the nodes' state digests, when the system can give them."""
+    if not isinstance(system, HasDigests):
+        return None
+    try:
+        return system.digests(nodes)
+    except Exception as e:  # a digest that cannot be read costs that comparison, never the run
+        outcome.warnings.append(f"state digests not read: {type(e).__name__}: {e}")
+        return None
 
 
 def _heal(package: Package, outcome: _Outcome) -> None:
@@ -185,6 +199,8 @@ def _conclude(spec: Spec, run_dir: Path, workload, outcome: _Outcome, progress) 
     progress("checking the history")
     history = list(read_jsonl(run_dir / store.HISTORY))
     checkers = {**workload.checkers(spec), "stats": Stats()}
+    if outcome.digests is not None:
+        checkers["state"] = StateAgreement(outcome.digests)
     valid, reason, results = verdict.judge(history, checkers)
     if outcome.reason is not None and valid is not False:  # a found anomaly is real, even in a partial run
         valid, reason = "unknown", outcome.reason
@@ -208,6 +224,8 @@ def _conclude(spec: Spec, run_dir: Path, workload, outcome: _Outcome, progress) 
         "checkers": results,
         "warnings": outcome.warnings,
     }
+    if outcome.digests is not None:
+        document["digests"] = {n: (asdict(d) if d else None) for n, d in outcome.digests.items()}
     store.write_results(run_dir, document)
     return RunResult(spec, run_dir, valid, reason, document)
 

@@ -1,4 +1,4 @@
-"""Role changes: who led, in which term, when, as the nodes themselves said so.
+"""What the nodes say of themselves: role changes, status, state digests.
 
 A system adapter that can read its nodes' logs turns them into `RoleChange`s; the runner writes
 them to the run folder (`roles.jsonl`, times on the history's axis), where the report's leader
@@ -21,6 +21,28 @@ class RoleChange:
     role: str  # one of ROLES (a system's own names are mapped onto them)
     term: int | None = None
     leader: str | None = None  # whom the node follows (itself when it leads), when it says
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """What a node says of itself when asked (a system's `status`), for the Raft invariants."""
+
+    time: int  # epoch ns when it answered
+    node: str
+    role: str | None = None
+    term: int | None = None
+    leader: str | None = None
+    commit_index: int | None = None  # highest log index it knows committed
+    applied_index: int | None = None  # highest log index applied to its state
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A digest of a node's applied state at a point of its history that every node can reach
+    (raftkv: an applied index; etcd: a revision): two nodes at the same point must agree."""
+
+    at: int
+    digest: str
 
 
 def write_jsonl(path: str | os.PathLike, changes: Iterable[RoleChange]) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
 from raft_jepsen.harness.history import Op
-from raft_jepsen.harness.history.roles import RoleChange
+from raft_jepsen.harness.history.roles import Digest, NodeStatus, RoleChange
 from raft_jepsen.harness.nodes import Node
 
 
@@ -74,6 +74,22 @@ class HasRoleLog(Protocol):
     def role_changes(self, node: str, lines: Iterable[str]) -> Iterator[RoleChange]:
         """The role and term changes in one of `node`'s copied log files (times in epoch ns);
         lines that say nothing of roles, or cannot be read, are skipped."""
+        ...
+
+
+@runtime_checkable
+class HasStatus(Protocol):
+    def status(self, node: Node) -> NodeStatus | None:
+        """What `node` says of its role, term, leader, commit and applied index now; None when
+        it does not answer within a second."""
+        ...
+
+
+@runtime_checkable
+class HasDigests(Protocol):
+    def digests(self, nodes: list[Node]) -> dict[str, Digest | None]:
+        """Each node's digest of its applied state at a point all of them have reached, once the
+        cluster is healed and has recovered; None for a node that cannot say (down, behind)."""
         ...
 
 
