@@ -93,6 +93,24 @@ class HasDigests(Protocol):
         ...
 
 
+@runtime_checkable
+class HasMembership(Protocol):
+    """Membership changes, for the membership fault (one server at a time, each verified)."""
+
+    def members(self, nodes: list[Node]) -> list[str]:
+        """The voting members of the current configuration, as the leader says (sorted)."""
+        ...
+
+    def remove_member(self, nodes: list[Node], node: Node) -> None:
+        """Take `node` out of the configuration (through the leader) and stop it."""
+        ...
+
+    def add_member(self, nodes: list[Node], node: Node) -> None:
+        """Bring `node` back as a fresh member: its data wiped, started to join, then added
+        (through the leader), as a replaced machine would be."""
+        ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class Setup:
     """What a system adapter is built from, once the nodes exist."""
