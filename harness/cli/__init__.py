@@ -15,8 +15,7 @@ import sys
 import tempfile
 import traceback
 
-from raft_jepsen.harness import __version__
-from raft_jepsen.harness import store
+from raft_jepsen.harness import __version__, store
 from raft_jepsen.harness.errors import RaftJepsenError
 from raft_jepsen.harness.history.verdicts import EXIT_CODES
 
