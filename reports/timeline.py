@@ -70,7 +70,8 @@ def _describe_value(value: Any) -> str:
     if isinstance(value, dict) and isinstance(value.get("nodes"), list):
         return ", ".join(map(str, value["nodes"]))
     if isinstance(value, dict) and isinstance(value.get("grudge"), dict):
-        return "; ".join(f"{n} cut from {', '.join(map(str, peers))}" for n, peers in value["grudge"].items())
+        return "; ".join(f"{n} cut from {', '.join(map(str, peers)) if isinstance(peers, list) else peers}"
+                         for n, peers in value["grudge"].items())
     return "" if value is None else str(value)
 
 
