@@ -54,8 +54,8 @@ class RaftKV:
         self.start(node)
 
     def teardown(self, node: Node) -> None:
-        self.kill(node)  # SIGKILL ends a stopped process too
-        node.remote.exec(f"rm -rf {DATA_DIR} {PID_FILE}")
+        self.daemon.forget(node)  # SIGKILL ends a stopped process too; then its pid files go
+        node.remote.exec(f"rm -rf {DATA_DIR}")
 
     def client(self, node: Node) -> Client:
         return ProtocolClient({n.name: n.client_addr for n in self.nodes}, retries=self.client_retries)
