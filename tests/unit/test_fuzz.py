@@ -3,7 +3,7 @@ configs, suite files and run folders. The property is the same everywhere: a cle
 one line with exit code 2 or 3 (1 only for a history that really is not linearizable), no
 traceback, no crash of ours, bounded memory.
 
-A short fuzz runs in CI (`RJ_FUZZ_EXAMPLES`, default 60 inputs per parser), measuring each
+A short fuzz runs in CI (`RJ_FUZZ_EXAMPLES`, default 40 inputs per parser; marked slow, so out of the quick loop), measuring each
 input's peak allocation with tracemalloc; the long one is the same tests with
 `RJ_FUZZ_EXAMPLES=10000`, where memory is bounded instead by an address-space limit on the
 process (a MemoryError is a crash of ours, exit 2, and fails the property). Each test counts the
@@ -23,6 +23,7 @@ import tracemalloc
 from pathlib import Path
 from unittest import mock
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -33,7 +34,9 @@ from raft_jepsen.harness.cli.suite import load_suite
 from raft_jepsen.harness.errors import RaftJepsenError
 from tests.unit.run_fixtures import make_run
 
-EXAMPLES = int(os.environ.get("RJ_FUZZ_EXAMPLES", "60"))
+pytestmark = pytest.mark.slow  # ~15 s for all parsers: CI runs it, the quick loop does not
+
+EXAMPLES = int(os.environ.get("RJ_FUZZ_EXAMPLES", "40"))
 TRACE = EXAMPLES <= 200  # tracemalloc doubles the time of an input: the short fuzz only
 LONG_FUZZ_ADDRESS_SPACE = 6 << 30
 if not TRACE:
