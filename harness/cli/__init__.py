@@ -16,7 +16,7 @@ import tempfile
 import traceback
 
 from raft_jepsen.harness import __version__, store
-from raft_jepsen.harness.errors import RaftJepsenError
+from raft_jepsen.harness.errors import RaftJepsenError, one_line
 from raft_jepsen.harness.history.verdicts import EXIT_CODES
 
 # name -> module; order is the order of --help.
@@ -34,7 +34,7 @@ COMMANDS = {
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own exit code is 2, ours for usage is 3
         self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        print(f"{self.prog}: error: {one_line(message)}", file=sys.stderr)
         sys.exit(3)
 
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._main(args) or 0)
     except RaftJepsenError as e:
-        print(f"raft-jepsen {args.command}: {e}", file=sys.stderr)
+        print(f"raft-jepsen {args.command}: {one_line(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print(f"raft-jepsen {args.command}: interrupted", file=sys.stderr)
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 def _crashed(args: argparse.Namespace, error: BaseException) -> int:
     text = "".join(traceback.format_exception(error))
     saved = _save_traceback(text)
-    what = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".rstrip(": ")
+    what = one_line(f"{type(error).__name__}: {str(error)}".rstrip(": "))
     print(f"raft-jepsen {args.command}: internal error ({_short(what)}); "
           f"traceback saved to {saved} (--debug prints it); exit 2, the outcome is unknown", file=sys.stderr)
     if args.debug:

@@ -10,7 +10,7 @@ import time
 
 from raft_jepsen.checkers.linearizable import DEFAULT_TIMEOUT_S, LinearizabilityChecker
 from raft_jepsen.checkers.models import MODELS, get_model
-from raft_jepsen.harness.errors import UsageError
+from raft_jepsen.harness.errors import UsageError, one_line
 from raft_jepsen.harness.history import verdicts
 from raft_jepsen.harness.history.importers import FORMATS, guess_format, load
 from raft_jepsen.harness.history.source import ReadDeadline
@@ -51,18 +51,18 @@ def main(args: argparse.Namespace) -> int:
     model = get_model(args.model or MODEL_FOR_FORMAT[fmt])
 
     def warn(message: str) -> None:
-        print(f"warning: {message}", file=sys.stderr)
+        print(f"warning: {one_line(message)}", file=sys.stderr)
 
     try:  # reading counts toward the deadline: a huge file gives up like a hard search
         history = load(args.file, fmt, deadline=start + args.timeout, warn=warn)
     except ReadDeadline as e:
-        print(f"unknown: {e} (--timeout {args.timeout:g} s)")
+        print(f"unknown: {one_line(str(e))} (--timeout {args.timeout:g} s)")
         return verdicts.exit_code("unknown")
     remaining = max(args.timeout - (time.monotonic() - start), 0.0)
     result = LinearizabilityChecker(model, remaining).check(history)
     if result["op_count"] == 0:  # nothing was checked: never a pass CI could mistake for a test
-        print(f"unknown: 0 operations to check in {args.file} ({len(history)} records read, none that "
-              f"the {model.name} model checks)" if history else f"unknown: 0 operations: {args.file} is empty")
+        print(f"unknown: 0 operations to check in {one_line(args.file)} ({len(history)} records read, none that "
+              f"the {model.name} model checks)" if history else f"unknown: 0 operations: {one_line(args.file)} is empty")
         return verdicts.exit_code("unknown")
     if args.json:
         print(json.dumps(result, indent=2, default=str))

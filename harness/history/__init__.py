@@ -87,7 +87,7 @@ def op_from_dict(d: dict, where: str = "") -> Op:
     process = d["process"]
     if not (_is_int(process) or (isinstance(process, str) and process and len(process) <= 100)):
         raise HistoryError(f"{where}: process must be an integer or \"nemesis\", got {_short(process)}")
-    if not isinstance(d["f"], str) or not d["f"] or len(d["f"]) > 100:
+    if not isinstance(d["f"], str) or not d["f"] or len(d["f"]) > 100 or not d["f"].isprintable():
         raise HistoryError(f"{where}: f must be a name (a string), got {_short(d['f'])}")
     time = d.get("time", 0)
     if not _is_int(time):

@@ -83,3 +83,14 @@ def test_a_finished_run_is_not_blamed_for_a_later_crash(tmp_path, monkeypatch, c
     monkeypatch.setattr(importlib.import_module(cli.COMMANDS["run"]), "main", crash)
     assert cli.main(["run"]) == 2
     assert "raft-jepsen-crash-" in capsys.readouterr().err
+
+
+def test_an_error_quoting_line_breaks_is_still_one_line(tmp_path, capsys):
+    history = tmp_path / "h.jsonl"
+    history.write_text('{"type": "invoke", "process": 0, "f": "read"}\n{"type": "invoke", "process": 0, "f": "\\u001e\\n"}\n')
+    assert cli.main(["check", str(history)]) == 3
+    assert capsys.readouterr().err.count("\n") == 1
+    odd = tmp_path / "a\nb\u2028c.jsonl"
+    assert cli.main(["check", str(odd)]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a\\x0ab\\u2028c.jsonl" in err
