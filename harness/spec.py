@@ -104,12 +104,13 @@ def _number(minimum: float, maximum: float, *, above_minimum: bool = False) -> C
 
     def parse(value: Any) -> float:
         if isinstance(value, str):
+            text = value
             try:
-                value = float(value) if len(value) <= 40 else None
+                value = float(text) if len(text) <= 40 else None
             except ValueError:
                 value = None
             if value is None:
-                raise ValueError(f"expected a number, got {_q(value)}") from None
+                raise ValueError(f"expected a number, got {_q(text)}") from None
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise ValueError(f"expected a number, got {_q(value)}")
         try:
