@@ -15,6 +15,7 @@ abilities depend on the file: `HasPrimaries` with `leader`, `HasRoleLog` with `r
 from __future__ import annotations
 
 import calendar
+import decimal
 import re
 import shlex
 import string
@@ -52,12 +53,17 @@ PLACEHOLDERS = {
     "peers": "the other nodes, the same way",
     "count": "the number of nodes",
 }
-TIME_FORMATS = {"epoch": 1e9, "epoch-ms": 1e6, "epoch-us": 1e3, "epoch-ns": 1}
+TIME_FORMATS = {"epoch": 10**9, "epoch-ms": 10**6, "epoch-us": 10**3, "epoch-ns": 1}
 FIELDS = (
     "raft-jepsen-system", "name", "about", "client-port", "peer-port", "install", "image", "start", "env",
     "workdir", "node", "separator", "data-dir", "log", "logs", "leader", "roles", "workloads", "bugs", "bug-args",
 )
 PID_FILE = "/run/rj/node.pid"
+
+
+def _quote(value: Any) -> str:
+    """A value as the file had it, quoted and cut short: errors quote, never echo, bad input."""
+    return short(repr(value))
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,7 @@ class Description:
         }
 
     def _node_values(self, nodes: list[Node], node: Node) -> dict[str, Any]:
-        return {"id": node.name, "index": nodes.index(node) + 1, "ip": node.ip,
+        return {"id": node.name, "index": [n.name for n in nodes].index(node.name) + 1, "ip": node.ip,
                 "client_port": self.client_port, "peer_port": self.peer_port}
 
 
@@ -217,10 +223,10 @@ class _RoleLog:
 
 def _epoch_ns(text: str, time_format: str) -> int | None:
     try:
-        if time_format in TIME_FORMATS:
-            return round(float(text) * TIME_FORMATS[time_format])
+        if time_format in TIME_FORMATS:  # exact decimals: 1764680000.25 s is ...250000000 ns, not ...249999872
+            return int(decimal.Decimal(text) * decimal.Decimal(TIME_FORMATS[time_format]))
         parsed = time.strptime(text, time_format)
-    except ValueError:
+    except (ValueError, decimal.InvalidOperation):
         return None
     fraction = 0.0
     if "%f" in time_format:  # strptime keeps no fraction of a second in a struct_time
@@ -256,7 +262,7 @@ class _Fields:
         if value is None:
             self.fail(field, "missing (required)")
         if not isinstance(value, str) or not value.strip():
-            self.fail(field, f"expected a non-empty string, got {short(value)}")
+            self.fail(field, f"expected a non-empty string, got {_quote(value)}")
         return value
 
     def port(self, field: str) -> int:
@@ -264,13 +270,13 @@ class _Fields:
         if value is None:
             self.fail(field, "missing (required): the port inside each node")
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
-            self.fail(field, f"expected a port number (1-65535), got {short(value)}")
+            self.fail(field, f"expected a port number (1-65535), got {_quote(value)}")
         return value
 
     def absolute(self, field: str, default: str | None = None) -> str:
         value = self.text(field, default)
         if not PurePosixPath(value).is_absolute():
-            self.fail(field, f"expected an absolute path inside the node, got {short(value)}")
+            self.fail(field, f"expected an absolute path inside the node, got {_quote(value)}")
         return value
 
     def texts(self, field: str, value: Any = None) -> tuple[str, ...]:
@@ -278,7 +284,7 @@ class _Fields:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            self.fail(field, f"expected a list of strings, got {short(value)}")
+            self.fail(field, f"expected a list of strings, got {_quote(value)}")
         return tuple(value)
 
     def argv(self, field: str, value: Any, allowed: dict[str, str]) -> tuple[str, ...]:
@@ -291,7 +297,7 @@ class _Fields:
         elif isinstance(value, list) and all(isinstance(v, (str, int)) for v in value):
             parts = [str(v) for v in value]
         else:
-            self.fail(field, f"expected a command (a string or a list of strings), got {short(value)}")
+            self.fail(field, f"expected a command (a string or a list of strings), got {_quote(value)}")
         if not parts:
             self.fail(field, "the command is empty")
         for part in parts:
@@ -302,7 +308,7 @@ class _Fields:
         try:
             names = [name for _, name, spec, conv in string.Formatter().parse(text) if name is not None]
         except ValueError as e:
-            self.fail(field, f"{short(text)}: bad braces ({e}; write {{{{ and }}}} for literal braces)")
+            self.fail(field, f"{_quote(text)}: bad braces ({e}; write {{{{ and }}}} for literal braces)")
         for name in names:
             if name not in allowed:
                 known = ", ".join("{" + n + "}" for n in allowed)
@@ -317,25 +323,25 @@ def load(path: str | Path) -> SystemKind:
     f = _Fields(path, data)
     version = f.get("raft-jepsen-system", VERSION)
     if version != VERSION:
-        f.fail("raft-jepsen-system", f"this raft-jepsen reads version {VERSION} of system files, not {short(version)}")
+        f.fail("raft-jepsen-system", f"this raft-jepsen reads version {VERSION} of system files, not {_quote(version)}")
     name = f.text("name")
     if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,39}", name):
-        f.fail("name", f"use lower-case letters, digits, '.', '_' and '-' (it names the run folder), got {short(name)}")
+        f.fail("name", f"use lower-case letters, digits, '.', '_' and '-' (it names the run folder), got {_quote(name)}")
     client_port, peer_port = f.port("client-port"), f.port("peer-port")
     if "start" not in f.data:
         f.fail("start", "missing (required): the command that starts a node")
     start = f.argv("start", f.data["start"], PLACEHOLDERS)
     env = f.get("env", {})
     if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, (str, int)) for k, v in env.items()):
-        f.fail("env", f"expected a mapping of names to strings, got {short(env)}")
+        f.fail("env", f"expected a mapping of names to strings, got {_quote(env)}")
     for key in env:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            f.fail("env", f"{short(key)} is not a variable name")
+            f.fail("env", f"{_quote(key)} is not a variable name")
     env = {k: f.template(f"env: {k}", str(v), PLACEHOLDERS) for k, v in env.items()}
     node = f.template("node", f.text("node", "{id}={ip}:{peer_port}"), NODE_PLACEHOLDERS)
     separator = f.get("separator", ",")
     if not isinstance(separator, str):
-        f.fail("separator", f"expected a string, got {short(separator)}")
+        f.fail("separator", f"expected a string, got {_quote(separator)}")
     description = Description(
         path=path,
         name=name,
@@ -376,7 +382,7 @@ def load(path: str | Path) -> SystemKind:
 
 def _host_path(f: _Fields, field: str, value: Any, here: Path) -> Path:
     if not isinstance(value, str) or not value:
-        f.fail(field, f"expected a path on this machine, got {short(value)}")
+        f.fail(field, f"expected a path on this machine, got {_quote(value)}")
     path = (here / value).resolve()
     if not path.exists():
         f.fail(field, f"{value}: no such file or folder (paths are relative to the system file's folder)")
@@ -385,16 +391,16 @@ def _host_path(f: _Fields, field: str, value: Any, here: Path) -> Path:
 
 def _pairs(f: _Fields, field: str, items: Any, here: Path) -> tuple[tuple[Path, str], ...]:
     if not isinstance(items, list):
-        f.fail(field, f"expected a list of {{from: PATH, to: PATH}}, got {short(items)}")
+        f.fail(field, f"expected a list of {{from: PATH, to: PATH}}, got {_quote(items)}")
     pairs = []
     for i, item in enumerate(items):
         where = f"{field}[{i}]"
         if not isinstance(item, dict) or set(item) != {"from", "to"}:
-            f.fail(where, f"expected {{from: PATH on this machine, to: absolute PATH in the node}}, got {short(item)}")
+            f.fail(where, f"expected {{from: PATH on this machine, to: absolute PATH in the node}}, got {_quote(item)}")
         src = _host_path(f, f"{where}.from", item["from"], here)
         dst = item["to"]
         if not isinstance(dst, str) or not PurePosixPath(dst).is_absolute() or dst.rstrip("/") == "":
-            f.fail(f"{where}.to", f"expected an absolute path in the node, got {short(dst)}")
+            f.fail(f"{where}.to", f"expected an absolute path in the node, got {_quote(dst)}")
         pairs.append((src, dst.rstrip("/")))
     return tuple(pairs)
 
@@ -408,14 +414,14 @@ def _image(f: _Fields, here: Path) -> ImageLayer | None:
     if image is None:
         return None
     if not isinstance(image, dict):
-        f.fail("image", f"expected a mapping with packages, files, run; got {short(image)}")
+        f.fail("image", f"expected a mapping with packages, files, run; got {_quote(image)}")
     unknown = set(image) - {"packages", "files", "run"}
     if unknown:
         f.fail("image", f"unknown field {sorted(unknown)[0]!r} (expected packages, files, run)")
     packages = f.texts("image.packages", image.get("packages", []))
     for package in packages:
         if not re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", package):
-            f.fail("image.packages", f"{short(package)} is not a Debian package name")
+            f.fail("image.packages", f"{_quote(package)} is not a Debian package name")
     files = _pairs(f, "image.files", image.get("files", []), here)
     run = f.texts("image.run", image.get("run", []))
     return ImageLayer(packages=packages, files=files, run=run) if (packages or files or run) else None
@@ -425,7 +431,7 @@ def _absolute_each(f: _Fields, field: str) -> list[str]:
     values = f.texts(field)
     for value in values:
         if not PurePosixPath(value).is_absolute():
-            f.fail(field, f"expected absolute paths inside the node, got {short(value)}")
+            f.fail(field, f"expected absolute paths inside the node, got {_quote(value)}")
     return list(values)
 
 
@@ -435,7 +441,7 @@ def _leader(f: _Fields) -> str | None:
         return leader
     if isinstance(leader, dict) and set(leader) == {"command"} and isinstance(leader["command"], str) and leader["command"]:
         return leader["command"]
-    f.fail("leader", f"expected `status` (ask the node's status op) or {{command: SHELL COMMAND}}, got {short(leader)}")
+    f.fail("leader", f"expected `status` (ask the node's status op) or {{command: SHELL COMMAND}}, got {_quote(leader)}")
 
 
 def _roles(f: _Fields) -> RoleLog | None:
@@ -443,12 +449,12 @@ def _roles(f: _Fields) -> RoleLog | None:
     if roles is None:
         return None
     if not isinstance(roles, dict) or "pattern" not in roles:
-        f.fail("roles", f"expected {{pattern: REGEX, time: FORMAT, names: {{...}}}}, got {short(roles)}")
+        f.fail("roles", f"expected {{pattern: REGEX, time: FORMAT, names: {{...}}}}, got {_quote(roles)}")
     unknown = set(roles) - {"pattern", "time", "names"}
     if unknown:
         f.fail("roles", f"unknown field {sorted(unknown)[0]!r} (expected pattern, time, names)")
     if not isinstance(roles["pattern"], str):
-        f.fail("roles.pattern", f"expected a regular expression, got {short(roles['pattern'])}")
+        f.fail("roles.pattern", f"expected a regular expression, got {_quote(roles['pattern'])}")
     try:
         pattern = re.compile(roles["pattern"])
     except re.error as e:
@@ -462,10 +468,10 @@ def _roles(f: _Fields) -> RoleLog | None:
     time_format = roles.get("time", "epoch")
     if not isinstance(time_format, str) or not (time_format in TIME_FORMATS or "%" in time_format):
         f.fail("roles.time", f"expected {', '.join(TIME_FORMATS)} or a strptime format like %Y-%m-%dT%H:%M:%S.%f, "
-                             f"got {short(time_format)}")
+                             f"got {_quote(time_format)}")
     names = roles.get("names", {})
     if not isinstance(names, dict) or not all(isinstance(k, str) and v in ROLES for k, v in names.items()):
-        f.fail("roles.names", f"expected a mapping from the log's words to {', '.join(ROLES)}, got {short(names)}")
+        f.fail("roles.names", f"expected a mapping from the log's words to {', '.join(ROLES)}, got {_quote(names)}")
     return RoleLog(pattern=pattern, time_format=time_format, names=dict(names))
 
 
@@ -473,7 +479,7 @@ def _workloads(f: _Fields) -> tuple[str, ...]:
     workloads = f.texts("workloads", f.get("workloads", ["register"]))
     for workload in workloads:
         if workload not in WORKLOADS:
-            f.fail("workloads", f"unknown workload {short(workload)} (expected some of {', '.join(WORKLOADS)})")
+            f.fail("workloads", f"unknown workload {_quote(workload)} (expected some of {', '.join(WORKLOADS)})")
     if not workloads:
         f.fail("workloads", "empty: name at least one (register needs read, write, cas)")
     return workloads
@@ -482,10 +488,10 @@ def _workloads(f: _Fields) -> tuple[str, ...]:
 def _bugs(f: _Fields) -> dict[str, str]:
     bugs = f.get("bugs", {})
     if not isinstance(bugs, dict):
-        f.fail("bugs", f"expected a mapping of switch names to what each breaks, got {short(bugs)}")
+        f.fail("bugs", f"expected a mapping of switch names to what each breaks, got {_quote(bugs)}")
     for name, about in bugs.items():
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-            f.fail("bugs", f"{short(name)} is not a switch name (letters, digits, '.', '_', '-')")
+            f.fail("bugs", f"{_quote(name)} is not a switch name (letters, digits, '.', '_', '-')")
         if not isinstance(about, str):
-            f.fail(f"bugs.{name}", f"expected a line saying what it breaks, got {short(about)}")
+            f.fail(f"bugs.{name}", f"expected a line saying what it breaks, got {_quote(about)}")
     return dict(bugs)
