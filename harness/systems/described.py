@@ -21,7 +21,7 @@ import shlex
 import string
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator
 
@@ -154,9 +154,8 @@ class Described:
     def start(self, node: Node) -> None:
         d = self.description
         values = d.values(self.nodes, node)
-        env = {key: value.format_map(values) for key, value in d.env.items()}
-        daemon = Daemon(name=d.name, pid_file=PID_FILE, log_file=d.log, port=d.client_port, workdir=d.workdir, env=env)
-        daemon.start(node, d.command(self.setup_, node))
+        env = {key: value.format_map(values) for key, value in d.env.items()}  # per node: {id}, {ip}, ...
+        replace(self.daemon, env=env).start(node, d.command(self.setup_, node))
 
     def pause(self, node: Node) -> None:
         self.daemon.pause(node)
