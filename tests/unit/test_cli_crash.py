@@ -16,6 +16,7 @@ ARGS = {
     "report": ["report", "store/latest"],
     "serve": ["serve"],
     "suite": ["suite", "s.yaml"],
+    "probe": ["probe", "127.0.0.1:1"],
     "image": ["image", "build"],
     "clean": ["clean"],
 }
