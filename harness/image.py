@@ -29,8 +29,9 @@ TAG = f"{REPOSITORY}:{__version__}"
 HASH_LABEL = "raft-jepsen.input-hash"
 # The build inputs ship with the package (`raft_jepsen.node_image`), so a regular install builds too.
 NODE_IMAGE_DIR = Path(str(importlib.resources.files("raft_jepsen.node_image")))
-# The build context: exactly these files (and everything under raftkv/ but bytecode).
+# The build context: exactly these files, and everything under these folders but bytecode.
 CONTEXT_FILES = ("Dockerfile", "sshd_config", "packages")
+CONTEXT_DIRS = ("raftkv", "rjtools")
 
 
 Progress = Callable[[str], None]
@@ -47,13 +48,14 @@ def read_packages(text: str) -> list[str]:
 
 def context_inputs(directory: Path = NODE_IMAGE_DIR) -> dict[str, bytes]:
     """Relative path -> content of every file that goes into the build."""
-    missing = [name for name in (*CONTEXT_FILES, "raftkv") if not (directory / name).exists()]
+    missing = [name for name in (*CONTEXT_FILES, *CONTEXT_DIRS) if not (directory / name).exists()]
     if missing:
         raise EnvironmentProblem(f"{directory} lacks {', '.join(missing)}: is this a raft-jepsen source tree?")
     inputs = {name: (directory / name).read_bytes() for name in CONTEXT_FILES}
-    for path in sorted((directory / "raftkv").rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-            inputs[path.relative_to(directory).as_posix()] = path.read_bytes()
+    for folder in CONTEXT_DIRS:
+        for path in sorted((directory / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                inputs[path.relative_to(directory).as_posix()] = path.read_bytes()
     return inputs
 
 

@@ -152,6 +152,12 @@ class SystemKind:
     workloads: tuple[str, ...]  # the workloads its clients can run
     bugs: Mapping[str, str] = field(default_factory=dict)  # bug switch -> what it breaks
     options: Mapping[str, SystemOption] = field(default_factory=dict)
+    # Where a node keeps its state: `lose-unsynced` mounts a write-back filesystem on each before
+    # the system starts, so the adapter's teardown must empty them, never remove them.
+    data_dirs: tuple[str, ...] = ()
+    # Whether the node reads the wall clock through libc, so that libfaketime (the clock faults)
+    # reaches it; False for Go binaries (etcd), which read it through the vDSO.
+    clock_via_libc: bool = True
 
     def can(self, ability: type) -> bool:
         """Whether this kind's adapter has `ability` (Killable, Pausable, HasPrimaries, ...)."""
