@@ -30,10 +30,11 @@ GROUPS: dict[str, list[tuple[str, str | None, dict]]] = {
     # The lease is measured on the leader's wall clock: only a clock that jumps while the leader
     # is cut off lets it answer after a new leader has written; the other faults must not.
     "lease-read": [
-        ("lease-read, clock+partition", "lease-read", {"nemesis": "clock,partition"}),
+        ("lease-read, clock-bump+partition-leader", "lease-read", {"nemesis": "clock-bump,partition-leader"}),
+        ("lease-read, partition-leader", "lease-read", {"nemesis": "partition-leader"}),
         ("lease-read, partition+kill+pause", "lease-read", {"nemesis": "partition,kill,pause"}),
-        ("lease-read, clock alone", "lease-read", {"nemesis": "clock"}),
-        ("control, clock+partition", None, {"nemesis": "clock,partition"}),
+        ("control, clock-bump+partition-leader", None, {"nemesis": "clock-bump,partition-leader"}),
+        ("lease-read, clock+partition", "lease-read", {"nemesis": "clock,partition"}),
     ],
     # raftkv without its simulated page cache: only the FUSE filesystem loses unsynced writes.
     "lazyfs": [
