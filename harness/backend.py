@@ -16,8 +16,8 @@ from typing import Callable, ContextManager, Iterator
 from raft_jepsen import workloads
 from raft_jepsen.harness import docker_env, image, nodes_file, systems
 from raft_jepsen.harness.cluster import Cluster
-from raft_jepsen.harness.nemesis.prepare import prepared, privileges
 from raft_jepsen.harness.nemesis.package import Package, package
+from raft_jepsen.harness.nemesis.prepare import prepared, privileges
 from raft_jepsen.harness.nodes import Node
 from raft_jepsen.harness.spec import Spec
 from raft_jepsen.harness.systems.base import System

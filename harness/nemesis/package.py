@@ -15,10 +15,9 @@ from typing import Callable, Sequence
 from raft_jepsen.harness.errors import RaftJepsenError, UsageError
 from raft_jepsen.harness.history import Op
 from raft_jepsen.harness.history.faults import MOVES
-from raft_jepsen.harness.nemesis import NEMESES
+from raft_jepsen.harness.nemesis import NEMESES, clock, lazyfs, packet
 from raft_jepsen.harness.nemesis.base import Nemesis
 from raft_jepsen.harness.nemesis.net import Net
-from raft_jepsen.harness.nemesis import clock, lazyfs, packet
 from raft_jepsen.harness.nemesis.partition import LEADER, MIN_NODES, PartitionNemesis
 from raft_jepsen.harness.nemesis.process import (
     TARGETS,

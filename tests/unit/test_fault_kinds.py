@@ -7,7 +7,6 @@ import json
 import random
 import re
 import shlex
-
 from dataclasses import replace
 
 import pytest
