@@ -152,7 +152,11 @@ class LazyFS(pyfuse3.Operations):
         self._os(os.rmdir, self._child(parent_inode, name))
 
     async def unlink(self, parent_inode, name, ctx):
-        self._os(os.unlink, self._child(parent_inode, name))
+        path = self._child(parent_inode, name)
+        st = self._os(os.lstat, path)
+        self._os(os.unlink, path)
+        if st.st_nlink <= 1 and not any(ino == self._ino(st) for ino, _ in self.files.values()):
+            self.dirty.pop(self._ino(st), None)  # gone with its last name, and no one has it open
 
     async def symlink(self, parent_inode, name, target, ctx):
         path = self._child(parent_inode, name)
@@ -189,8 +193,11 @@ class LazyFS(pyfuse3.Operations):
 
     async def create(self, parent_inode, name, mode, flags, ctx):
         path = self._child(parent_inode, name)
+        existed = os.path.lexists(path)
         fd = self._os(os.open, path, os.O_RDWR | os.O_CREAT | (flags & os.O_EXCL), mode)
         attrs = self._attrs(path)
+        if not existed:
+            self.dirty.pop(attrs.st_ino, None)  # a new file may reuse a removed one's inode number
         if flags & os.O_TRUNC:
             self._dirty(attrs.st_ino, path).truncate(0)
             attrs.st_size = 0
