@@ -98,9 +98,12 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=30.0)
     parser.add_argument("--store", default="store")
     parser.add_argument("--out", help="append every run as a JSON line to this file")
+    parser.add_argument("--only", help="run only the group's settings whose label contains this")
     args = parser.parse_args()
     rows: dict[str, list[dict]] = {}
     for label, bug, options in GROUPS[args.group]:
+        if args.only and args.only not in label:
+            continue
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             o = run_one(label, bug, options, seed, args)
             rows.setdefault(label, []).append(o)
