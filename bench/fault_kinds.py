@@ -28,6 +28,9 @@ NO_CACHE = {"system-opt": ["simulate-page-cache=false"]}
 # A fault every 6 s, not 3: a clock offset then overlaps a partition long enough (half an
 # interval, less the election) for reads to reach the cut-off leader after its successor wrote.
 SLOW = {"nemesis-interval": 6}
+# ... and more clients: only the few homed at the cut-off leader read from it, and each of them
+# stalls 2 s on its first write there, so reads it can answer stale are scarce.
+BUSY = {**SLOW, "rate": 400, "concurrency": 40}
 # group -> [(label, bug or None, options)]
 GROUPS: dict[str, list[tuple[str, str | None, dict]]] = {
     # The lease is measured on the leader's wall clock: only a clock that jumps while the leader
@@ -37,6 +40,9 @@ GROUPS: dict[str, list[tuple[str, str | None, dict]]] = {
         ("lease-read, partition-leader", "lease-read", {"nemesis": "partition-leader", **SLOW}),
         ("lease-read, partition+kill+pause", "lease-read", {"nemesis": "partition,kill,pause", **SLOW}),
         ("control, clock-bump+partition-leader", None, {"nemesis": "clock-bump,partition-leader", **SLOW}),
+        ("busy lease-read, clock-bump+partition-leader", "lease-read", {"nemesis": "clock-bump,partition-leader", **BUSY}),
+        ("busy lease-read, partition-leader", "lease-read", {"nemesis": "partition-leader", **BUSY}),
+        ("busy control, clock-bump+partition-leader", None, {"nemesis": "clock-bump,partition-leader", **BUSY}),
     ],
     # raftkv without its simulated page cache: only the FUSE filesystem loses unsynced writes.
     "lazyfs": [
