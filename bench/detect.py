@@ -13,6 +13,10 @@ says why); `--nemesis` overrides that for every bug. The table goes to stdout an
 
     python3 bench/detect.py [--bugs stale-read,lazy-fsync] [--seeds 3] [--time-limit 60]
                             [--nodes 5] [--nemesis-interval 3] [--out bench/detect-results.md]
+                            [--system examples/systems/raftkv.yaml]
+
+`--system` runs another system's switches (by default raftkv's): raftkv described in YAML, say,
+to compare the generic path with the built-in one.
 """
 
 from __future__ import annotations
@@ -25,11 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from raft_jepsen.harness import spec as specs
-from raft_jepsen.harness import store
+from raft_jepsen.harness import store, systems
 from raft_jepsen.harness.errors import RaftJepsenError
 from raft_jepsen.harness.history import Op, pair, read_jsonl
 from raft_jepsen.harness.runner import run
-from raft_jepsen.harness.systems.raftkv import KIND as RAFTKV
 
 # Options a bug needs beyond the defaults, with the reason (node_image/README.md, "Bug switches").
 RECOMMENDED: dict[str, tuple[dict, str]] = {
@@ -81,7 +84,7 @@ def first_blamed_s(results: dict, history: list[Op]) -> float | None:
 
 
 def run_one(bug: str, seed: int, args: argparse.Namespace) -> Outcome:
-    config = {"bug": [bug], "seed": seed, "time-limit": args.time_limit, "nodes": args.nodes,
+    config = {"system": args.system, "bug": [bug], "seed": seed, "time-limit": args.time_limit, "nodes": args.nodes,
               "store": args.store, "name": f"detect-{bug}"}
     config.update(RECOMMENDED.get(bug, ({}, ""))[0])  # before --nemesis: that one is for every bug
     if args.nemesis:
@@ -102,7 +105,7 @@ def table(rows: dict[str, list[Outcome]], args: argparse.Namespace) -> str:
     nemesis = args.nemesis or ",".join(specs.Spec().nemesis)
     interval = args.nemesis_interval or specs.Spec().nemesis_interval
     lines = [
-        f"Detection with `--time-limit {args.time_limit:g}`, {args.nodes} nodes, nemesis `{nemesis}` "
+        f"Detection of `{args.system}`'s switches with `--time-limit {args.time_limit:g}`, {args.nodes} nodes, nemesis `{nemesis}` "
         f"every {interval:g} s "
         f"unless noted; seeds {args.first_seed}..{args.first_seed + args.seeds - 1}.",
         "",
@@ -122,7 +125,8 @@ def table(rows: dict[str, list[Outcome]], args: argparse.Namespace) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bugs", default=",".join(RAFTKV.bugs), help="comma-separated switches (default: all)")
+    parser.add_argument("--system", default="raftkv", help="the system whose switches to run (a name or a system file)")
+    parser.add_argument("--bugs", help="comma-separated switches (default: all of the system's)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 1..N per bug")
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--time-limit", type=float, default=60.0)
@@ -132,10 +136,11 @@ def main() -> None:
     parser.add_argument("--store", default="store")
     parser.add_argument("--out", help="also write the table (and every run's outcome) to this Markdown file")
     args = parser.parse_args()
-    bugs = [b.strip() for b in args.bugs.split(",") if b.strip()]
-    unknown = [b for b in bugs if b not in RAFTKV.bugs]
+    known = systems.get(args.system).bugs
+    bugs = [b.strip() for b in (args.bugs or ",".join(known)).split(",") if b.strip()]
+    unknown = [b for b in bugs if b not in known]
     if unknown:
-        sys.exit(f"unknown bug {unknown[0]!r} (expected one of {', '.join(RAFTKV.bugs)})")
+        sys.exit(f"unknown bug {unknown[0]!r} (expected one of {', '.join(known)})")
 
     rows: dict[str, list[Outcome]] = {}
     log: list[str] = []

@@ -43,8 +43,8 @@ def _docker_cluster(spec: Spec, progress: Callable[[str], None]) -> Iterator[lis
     """Steps 1-2 of a run: the node image (built when missing), then the containers. Torn down on
     leaving the block, unless the spec says to leave the cluster running."""
     client = docker_env.connect()
-    tag = spec.image or image.ensure_image(client, progress=progress)
     kind = systems.get(spec.system)
+    tag = spec.image or image.ensure_image(client, progress=progress, layer=kind.image)
     caps, devices = privileges(spec.nemesis)
     cluster = Cluster(client, tag, size=spec.nodes, client_port=kind.client_port, progress=progress,
                       cap_add=caps, devices=devices)
@@ -74,7 +74,7 @@ def make_system(spec: Spec, nodes: list[Node]) -> System:
     """The spec's system adapter on `nodes`, from the systems table."""
     retries = workloads.get(spec.workload).CLIENT_RETRIES
     return systems.make(systems.get(spec.system), nodes, bugs=spec.bugs, options=dict(spec.system_opts),
-                        client_retries=retries)
+                        client_retries=retries, bin=spec.bin)
 
 
 def make_package(spec: Spec, nodes: list[Node], system: System, rng: random.Random) -> Package:

@@ -2,8 +2,13 @@
 bootstrap (or on a registry image with `--base`), and `ensure_image()`, which a run calls first.
 
 An image is identified by its inputs, not by its tag: the label `raft-jepsen.input-hash` holds
-the sha256 of the Dockerfile, the sshd config, the package list, the raftkv sources and the
-base, so an unchanged tree never rebuilds and an edited raftkv always does."""
+the sha256 of the Dockerfile, the sshd config, the package list, the raftkv sources, the Maelstrom
+shim and the base, so an unchanged tree never rebuilds and an edited raftkv always does.
+
+A system may need more in its nodes than the image has (`ImageLayer`): Debian packages, which go
+into the offline base with the image's own (so they are installed the same way, from the host's
+apt sources, no registry), files from the host and build commands, appended to the Dockerfile.
+Such an image has inputs of its own, hence a content tag of its own."""
 
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
 import docker
 
@@ -31,7 +37,8 @@ HASH_LABEL = "raft-jepsen.input-hash"
 NODE_IMAGE_DIR = Path(str(importlib.resources.files("raft_jepsen.node_image")))
 # The build context: exactly these files, and everything under these folders but bytecode.
 CONTEXT_FILES = ("Dockerfile", "sshd_config", "packages")
-CONTEXT_DIRS = ("raftkv", "rjtools")
+SOURCE_DIRS = ("raftkv", "maelstrom", "rjtools")
+LAYER_DIR = "layer"  # where an ImageLayer's files sit in the build context
 
 
 Progress = Callable[[str], None]
@@ -41,6 +48,32 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+@dataclass(frozen=True)
+class ImageLayer:
+    """What one system adds to the node image: Debian `packages`; `files`, pairs of (file or folder
+    on the host, absolute path in the image), copied in; then `run`, shell commands run at build
+    time in that order (offline: no network is assumed inside the build)."""
+
+    packages: tuple[str, ...] = ()
+    files: tuple[tuple[Path, str], ...] = ()
+    run: tuple[str, ...] = ()
+
+    def inputs(self) -> tuple[dict[str, bytes], dict[str, int], str]:
+        """(build-context path -> content, build-context path -> mode, Dockerfile lines)."""
+        inputs: dict[str, bytes] = {}
+        modes: dict[str, int] = {}
+        lines = []
+        for i, (src, dst) in enumerate(self.files):
+            root = f"{LAYER_DIR}/{i}/{PurePosixPath(dst).name}"
+            for path in [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file()):
+                name = root if path == src else f"{root}/{path.relative_to(src).as_posix()}"
+                inputs[name] = path.read_bytes()
+                modes[name] = path.stat().st_mode & 0o777
+            lines.append(f"COPY {root} {dst}")
+        lines += [f"RUN {command}" for command in self.run]
+        return inputs, modes, "".join(f"{line}\n" for line in lines)
+
+
 def read_packages(text: str) -> list[str]:
     """The package list file: one name a line, `#` comments."""
     return [name for line in text.splitlines() if (name := line.split("#", 1)[0].strip())]
@@ -48,12 +81,12 @@ def read_packages(text: str) -> list[str]:
 
 def context_inputs(directory: Path = NODE_IMAGE_DIR) -> dict[str, bytes]:
     """Relative path -> content of every file that goes into the build."""
-    missing = [name for name in (*CONTEXT_FILES, *CONTEXT_DIRS) if not (directory / name).exists()]
+    missing = [name for name in (*CONTEXT_FILES, *SOURCE_DIRS) if not (directory / name).exists()]
     if missing:
         raise EnvironmentProblem(f"{directory} lacks {', '.join(missing)}: is this a raft-jepsen source tree?")
     inputs = {name: (directory / name).read_bytes() for name in CONTEXT_FILES}
-    for folder in CONTEXT_DIRS:
-        for path in sorted((directory / folder).rglob("*")):
+    for source in SOURCE_DIRS:
+        for path in sorted((directory / source).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 inputs[path.relative_to(directory).as_posix()] = path.read_bytes()
     return inputs
@@ -71,7 +104,12 @@ def input_hash(inputs: dict[str, bytes], base: str) -> str:
 
 
 def ensure_image(
-    client: docker.DockerClient, *, base: str | None = None, force: bool = False, progress: Progress = _stderr
+    client: docker.DockerClient,
+    *,
+    base: str | None = None,
+    force: bool = False,
+    progress: Progress = _stderr,
+    layer: ImageLayer | None = None,
 ) -> str:
     """The tag of the node image built from these inputs (`raft-jepsen-node:<version>-<hash>`),
     building it (and the offline base) first when it does not exist yet. `base` names a registry
@@ -80,9 +118,12 @@ def ensure_image(
     raftkv) never swaps the image under it.
 
     Builds are serialised across processes (a file lock): two runs started together would
-    otherwise both build, and one's clean-up of superseded images would pull the other's away."""
+    otherwise both build, and one's clean-up of superseded images would pull the other's away.
+
+    `layer`: what a system adds (its packages join the base's, its files and commands end the
+    Dockerfile)."""
     with _build_lock():
-        return _ensure_image(client, base, force, progress)
+        return _ensure_image(client, base, force, progress, layer)
 
 
 @contextlib.contextmanager
@@ -96,9 +137,19 @@ def _build_lock() -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _ensure_image(client: docker.DockerClient, base: str | None, force: bool, progress: Progress) -> str:
+def _ensure_image(
+    client: docker.DockerClient, base: str | None, force: bool, progress: Progress, layer: ImageLayer | None
+) -> str:
     inputs = context_inputs()
     packages = read_packages(inputs["packages"].decode())
+    modes: dict[str, int] = {}
+    if layer is not None:
+        extra, modes, lines = layer.inputs()
+        inputs.update(extra)
+        inputs["Dockerfile"] += lines.encode()
+        packages += [p for p in layer.packages if p not in packages]
+        inputs["packages"] += "".join(f"{p}\n" for p in layer.packages).encode()
+        inputs[f"{LAYER_DIR}/modes"] = repr(sorted(modes.items())).encode()  # an executable bit rebuilds too
     if base is None:
         base_ref, apt_packages = base_image.base_tag(packages), ""
     else:
@@ -116,7 +167,7 @@ def _ensure_image(client: docker.DockerClient, base: str | None, force: bool, pr
     progress(f"building the node image {TAG} ({why})")
     if base is None:
         base_image.ensure_base(client, packages, force=force, progress=progress)
-    _build(client, inputs, base_ref, apt_packages, wanted, force, progress)
+    _build(client, inputs, modes, base_ref, apt_packages, wanted, force, progress)
     client.images.get(TAG).tag(REPOSITORY, content_tag(wanted))
     _remove_superseded(client)
     progress(f"built {TAG} in {time.monotonic() - started:.0f} s")
@@ -130,6 +181,7 @@ def content_tag(input_hash: str) -> str:
 def _build(
     client: docker.DockerClient,
     inputs: dict[str, bytes],
+    modes: dict[str, int],
     base: str,
     apt_packages: str,
     wanted: str,
@@ -138,7 +190,7 @@ def _build(
 ) -> None:
     progress(f"docker build on {base}")
     stream = client.api.build(
-        fileobj=_context_tar(inputs),
+        fileobj=_context_tar(inputs, modes),
         custom_context=True,
         tag=TAG,
         labels={HASH_LABEL: wanted},
@@ -169,13 +221,13 @@ def _remove_superseded(client: docker.DockerClient) -> None:
             pass  # still used by a container (a running or leaked run): `clean`, then next build
 
 
-def _context_tar(inputs: dict[str, bytes]) -> io.BytesIO:
+def _context_tar(inputs: dict[str, bytes], modes: dict[str, int] | None = None) -> io.BytesIO:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for name, content in inputs.items():
             info = tarfile.TarInfo(name)
             info.size = len(content)
-            info.mode = 0o644
+            info.mode = (modes or {}).get(name, 0o644)
             tar.addfile(info, io.BytesIO(content))
     buffer.seek(0)
     return buffer

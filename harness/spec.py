@@ -31,7 +31,8 @@ MAX_NODES = 15  # Docker clusters: beyond this, a 2-core machine measures itself
 @dataclass(frozen=True, kw_only=True)
 class Spec:
     name: str | None = None  # the test's name in the store; None means "<system>-<workload>"
-    system: str = "raftkv"
+    system: str = "raftkv"  # a system's name, or a system file's absolute path
+    bin: str | None = None  # the program a system runs in each node (maelstrom: the node), absolute
     bugs: tuple[str, ...] = ()  # the system's bug switches to turn on
     system_opts: tuple[tuple[str, str], ...] = ()  # (key, value text) pairs, each key once
     nodes: int = 5
@@ -56,7 +57,7 @@ class Spec:
 
     @property
     def test_name(self) -> str:
-        return self.name or f"{self.system}-{self.workload}"
+        return self.name or f"{systems.get(self.system).name}-{self.workload}"
 
     def to_config(self) -> dict:
         """The spec as YAML-ready data under the flag names: what `test.yaml` holds."""
@@ -115,6 +116,22 @@ def _test_name(value: Any) -> str | None:
     if "/" in value or value.startswith(".") or value == "latest":  # it names a store folder
         raise ValueError(f"must be a plain folder name, got {value!r}")
     return value
+
+
+def _system(value: Any) -> str:
+    """A system's name, or a system file's path, made absolute so that a replay finds it."""
+    value = _text(value)
+    return str(Path(value).absolute()) if systems.is_file_name(value) else value
+
+
+def _path(value: Any) -> str | None:
+    """A file or folder on this machine, made absolute (saved with the run for replays)."""
+    if value is None:
+        return None
+    path = Path(_text(value)).absolute()
+    if not path.exists():
+        raise ValueError(f"no such file or folder: {value}")
+    return str(path)
 
 
 def _optional_text(value: Any) -> str | None:
@@ -187,7 +204,9 @@ OPTIONS: dict[str, Option] = {
     o.name: o
     for o in (
         Option("name", "name", _test_name, "test name in the store (default: <system>-<workload>)", "NAME"),
-        Option("system", "system", _text, f"system under test: {' or '.join(systems.names())}", "NAME"),
+        Option("system", "system", _system,
+               f"system under test: {' or '.join(systems.names())}, or a system file (docs/own-raft.md)", "NAME|FILE"),
+        Option("bin", "bin", _path, "the program each node runs, for systems that take one (maelstrom)", "PATH"),
         Option("bug", "bugs", _names, "turn one of the system's bug switches on, e.g. stale-read (repeatable)", "NAME", "repeat"),
         Option("system-opt", "system_opts", _key_values, "a system option, e.g. simulate-page-cache=false (repeatable)",
                "KEY=VALUE", "repeat"),
@@ -276,14 +295,23 @@ def _check_system(spec: Spec) -> None:
     """Everything the system under test must allow, before any container starts: its bug
     switches, its options, the workload and the faults asked of it."""
     kind = systems.get(spec.system)
+    if spec.bin is not None and kind.bin is None:
+        raise UsageError(f"system {kind.name} takes no --bin")
+    if spec.bin is None and kind.bin is not None:
+        raise UsageError(f"system {kind.name} needs --bin PATH ({kind.bin})")
     for bug in spec.bugs:
         if bug not in kind.bugs:
             known = ", ".join(kind.bugs) or "none"
             raise UsageError(f"unknown bug {bug!r} for system {kind.name} (its switches: {known})")
     try:
-        kind.parse_options(dict(spec.system_opts))
+        options = kind.parse_options(dict(spec.system_opts))
     except ValueError as e:
         raise UsageError(f"--system-opt {e}") from None
+    if spec.bin is not None and kind.check_bin is not None:
+        try:
+            kind.check_bin(spec.bin, options)
+        except ValueError as e:
+            raise UsageError(f"--bin {spec.bin}: {e}") from None
     if spec.workload not in kind.workloads:
         raise UsageError(f"system {kind.name} cannot run workload {spec.workload!r} (it runs {', '.join(kind.workloads)})")
     needs = {"kill": Killable, "power-cut": Killable, "pause": Pausable, "partition-leader": HasPrimaries}

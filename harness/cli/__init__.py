@@ -18,6 +18,7 @@ COMMANDS = {
     "report": "raft_jepsen.harness.cli.report",
     "serve": "raft_jepsen.harness.cli.serve",
     "suite": "raft_jepsen.harness.cli.suite",
+    "probe": "raft_jepsen.harness.cli.probe",
     "image": "raft_jepsen.harness.cli.image",
     "clean": "raft_jepsen.harness.cli.clean",
 }

@@ -195,3 +195,19 @@ def _closed_by_peer(sock: socket.socket) -> bool:
         return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
     except OSError:
         return True
+
+
+def status(addr: tuple[str, int], timeout: float = 1.0) -> dict | None:
+    """A node's `status` reply (a dict with `ok: true` and an integer `term`), or None when it
+    does not answer so within `timeout`."""
+    try:
+        with socket.create_connection(addr, timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(_HANDSHAKE)
+            line = sock.makefile("rb").readline()
+        reply = json.loads(line)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(reply, dict) or not reply.get("ok") or not isinstance(reply.get("term"), int):
+        return None
+    return reply

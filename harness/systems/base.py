@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, runtime
 
 from raft_jepsen.harness.history import Op
 from raft_jepsen.harness.history.roles import Digest, NodeStatus, RoleChange
+from raft_jepsen.harness.image import ImageLayer
 from raft_jepsen.harness.nodes import Node
 
 
@@ -119,6 +120,7 @@ class Setup:
     bugs: tuple[str, ...] = ()  # switch names, already checked against the kind's `bugs`
     options: Mapping[str, Any] = field(default_factory=dict)  # parsed `--system-opt`s, defaults filled in
     client_retries: int = 0  # how often a client resends a command of unknown outcome (the workload's choice)
+    bin: str | None = None  # `--bin PATH`: the program to run in each node, for kinds that take one
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,11 @@ class SystemKind:
     workloads: tuple[str, ...]  # the workloads its clients can run
     bugs: Mapping[str, str] = field(default_factory=dict)  # bug switch -> what it breaks
     options: Mapping[str, SystemOption] = field(default_factory=dict)
+    # `--bin PATH`: what it means for this kind (a line for --help), None when it takes none;
+    # `check_bin(path, parsed options)` raises ValueError naming what is wrong with a given path.
+    bin: str | None = None
+    check_bin: Callable[[str, dict[str, Any]], None] | None = None
+    image: ImageLayer | None = None  # what its nodes need beyond the node image
     # Where a node keeps its state: `lose-unsynced` mounts a write-back filesystem on each before
     # the system starts, so the adapter's teardown must empty them, never remove them.
     data_dirs: tuple[str, ...] = ()

@@ -3,10 +3,13 @@
 
 The process is never PID 1 (PID 1 ignores signals it has no handler for): it is started detached
 (`setsid -f`), its pid recorded in a pid file together with its start time, so that a recycled
-pid is never mistaken for it. Every action verifies its effect inside the node before returning,
+pid is never mistaken for it. It leads a process group of its own, and every signal goes to the
+whole group: a node started through a wrapper script, or one that runs helpers (a shim and the
+program behind it), dies, stops and continues as one, never leaving a child serving. Every action verifies its effect inside the node before returning,
 in the same command, so that one round trip suffices: a kill waits until the process is reaped
 (gone from /proc, not a zombie) and its port is closed; a start until the port listens; a pause
-until the process is in state T; a resume until it is not. Each action is idempotent (killing a
+until the process is in state T; a resume until it is not. A kill also waits until no process of
+the group is left. Each action is idempotent (killing a
 dead process, starting a running one, resuming a running one do nothing), which is what lets
 teardown apply it to every node."""
 
@@ -81,6 +84,7 @@ pid=$(cat $pidfile 2>/dev/null)
 started_at() {{ sed 's/.*) //' /proc/$pid/stat 2>/dev/null | cut -d' ' -f20; }}
 state() {{ sed 's/.*) //' /proc/$pid/stat 2>/dev/null | cut -d' ' -f1; }}
 alive() {{ [ -n "$pid" ] && [ -d /proc/$pid ] && [ "$(state)" != Z ]; }}
+group_alive() {{ sed -n 's/.*) \\([A-Z]\\) [0-9]* \\([0-9]*\\) .*/\\2 \\1/p' /proc/[0-9]*/stat 2>/dev/null | grep -q "^$pid [^Z]"; }}
 running() {{ alive && [ "$(started_at)" = "$(cat $pidfile.start 2>/dev/null)" ]; }}
 listening() {{ cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ':{self.port:04X} [0-9A-F:]* 0A '; }}
 wait_for() {{ i=0; while ! eval "$1"; do i=$((i+1)); [ $i -gt {self.wait_s * 50} ] && return 1; sleep 0.02; done; }}
@@ -100,18 +104,19 @@ wait_for() {{ i=0; while ! eval "$1"; do i=$((i+1)); [ $i -gt {self.wait_s * 50}
 # they die as in one power cut rather than an exec round trip (~100 ms) apart: longer than a lazy
 # fsync period, which would let the last node to die keep what the first lost. They sleep until
 # then: busy-waiting in every node at once would starve the nodes of CPU right before the cut.
+# A negative pid signals the process group (`kill -9 -PID`: dash's kill takes no `--`).
 _KILL = """\
 running || { echo not-running; exit 0; }
 left=$(( at - $(date +%s%N) ))
 [ "$left" -gt 0 ] && sleep "$(printf '%d.%09d' $((left / 1000000000)) $((left % 1000000000)))"
-kill -9 $pid
-wait_for '[ ! -d /proc/$pid ] && ! listening' || { echo "pid $pid not reaped (state $(state))"; exit 1; }
+kill -9 -$pid
+wait_for '[ ! -d /proc/$pid ] && ! listening && ! group_alive' || { echo "pid $pid or its group not reaped (state $(state))"; exit 1; }
 echo killed
 """
 
 _PAUSE = """\
 running || { echo not-running; exit 0; }
-kill -STOP $pid
+kill -STOP -$pid
 wait_for '[ "$(state)" = T ]' || { echo "pid $pid not stopped (state $(state))"; exit 1; }
 echo paused
 """
@@ -119,7 +124,7 @@ echo paused
 # SIGCONT even a running process: teardown resumes every node, not knowing which were paused.
 _RESUME = """\
 running || { echo not-running; exit 0; }
-kill -CONT $pid
+kill -CONT -$pid
 wait_for '[ "$(state)" != T ]' || { echo "pid $pid still stopped"; exit 1; }
 echo resumed
 """

@@ -11,10 +11,10 @@ which the `role` events give the report's leader lane."""
 from __future__ import annotations
 
 import json
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Iterator
 
+from raft_jepsen.harness.clients import protocol
 from raft_jepsen.harness.clients.protocol import ProtocolClient
 from raft_jepsen.harness.history.roles import ROLES, RoleChange
 from raft_jepsen.harness.nodes import Node
@@ -122,17 +122,7 @@ class RaftKV:
 
 def status(node: Node, timeout: float = 1.0) -> dict | None:
     """The node's `status` reply fields, or None when it does not answer in time."""
-    try:
-        with socket.create_connection(node.client_addr, timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(b'{"id": 0, "op": "status"}\n')
-            line = sock.makefile("rb").readline()
-        reply = json.loads(line)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(reply, dict) or not reply.get("ok") or not isinstance(reply.get("term"), int):
-        return None
-    return reply
+    return protocol.status(node.client_addr, timeout)
 
 
 KIND = SystemKind(

@@ -222,10 +222,12 @@ def test_context_inputs_skip_bytecode_and_need_the_whole_tree(tmp_path: Path):
     (tmp_path / "raftkv/__main__.py").write_text("main")
     (tmp_path / "raftkv/__pycache__/__main__.cpython-311.pyc").write_bytes(b"\0")
     (tmp_path / "raftkv/stale.pyc").write_bytes(b"\0")
+    (tmp_path / "maelstrom").mkdir()
+    (tmp_path / "maelstrom/shim.py").write_text("shim")
     (tmp_path / "rjtools").mkdir()
     (tmp_path / "rjtools/probe.py").write_text("probe")
-    assert sorted(image.context_inputs(tmp_path)) == ["Dockerfile", "packages", "raftkv/__main__.py",
-                                                      "rjtools/probe.py", "sshd_config"]
+    assert sorted(image.context_inputs(tmp_path)) == [
+        "Dockerfile", "maelstrom/shim.py", "packages", "raftkv/__main__.py", "rjtools/probe.py", "sshd_config"]
     (tmp_path / "sshd_config").unlink()
     with pytest.raises(EnvironmentProblem, match="sshd_config"):
         image.context_inputs(tmp_path)
