@@ -2,6 +2,7 @@
 inside the nodes, then healed without a trace."""
 
 import itertools
+import os
 import random
 import threading
 import time
@@ -99,6 +100,8 @@ def wait_for_leader(system, nodes, deadline_s=20):
 
 @pytest.fixture(scope="module")
 def fuse_cluster(docker_client, node_image):
+    if not os.path.exists("/dev/fuse"):
+        pytest.skip("this host has no /dev/fuse to give the containers")
     caps, devices = privileges(["lose-unsynced"])
     with Cluster(docker_client, node_image, size=3, client_port=CLIENT_PORT, cap_add=caps, devices=devices) as c:
         with prepared(["lose-unsynced"], c.nodes, (DATA_DIR,)):
