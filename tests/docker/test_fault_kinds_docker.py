@@ -2,8 +2,10 @@
 inside the nodes, then healed without a trace."""
 
 import itertools
+import json
 import os
 import random
+import socket
 import threading
 import time
 
@@ -13,7 +15,9 @@ from raft_jepsen.harness import systems
 from raft_jepsen.harness.clients.protocol import ProtocolClient
 from raft_jepsen.harness.cluster import Cluster
 from raft_jepsen.harness.history import Op
-from raft_jepsen.harness.nemesis import clock, lazyfs, packet
+from raft_jepsen.harness.nemesis import clock, grudges, lazyfs, packet, tools
+from raft_jepsen.harness.nemesis.net import Net
+from raft_jepsen.harness.nemesis.parallel import on_each
 from raft_jepsen.harness.nemesis.prepare import prepared, privileges
 from raft_jepsen.harness.systems.raftkv import CLIENT_PORT, DATA_DIR, status
 
@@ -164,3 +168,43 @@ def test_power_cut_on_lazyfs_keeps_what_correct_raftkv_acknowledged(fuse_cluster
     finally:
         for node in fuse_cluster.nodes:
             system.teardown(node)
+
+
+def ask(node, request: dict, timeout: float = 3.0) -> dict:
+    """One request to `node` alone (no redirect), its reply."""
+    with socket.create_connection(node.client_addr, timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        sock.sendall(json.dumps({"id": 1, **request}).encode() + b"\n")
+        return json.loads(sock.makefile("rb").readline())
+
+
+@pytest.mark.parametrize("bug", ["lease-read", None])
+def test_the_leaders_clock_jumping_back_lets_a_lease_read_leader_answer_stale_once_cut_off(cluster, bug):
+    # The clock fault's own plumbing (node environment, offset file) and the partition's, in the
+    # order that exposes the lease: the jump first, then the cut, then a write on the other side.
+    system = systems.make(systems.get("raftkv"), cluster.nodes, bugs=(bug,) if bug else ())
+    net = Net(cluster.nodes, port=7000)
+    with prepared(["clock"], cluster.nodes, ()):
+        for node in cluster.nodes:
+            system.setup(node)
+        try:
+            wait_for_leader(system, cluster.nodes)
+            old = next(n for n in cluster.nodes if n.name == system.primaries(cluster.nodes)[0])
+            rest = [n for n in cluster.nodes if n is not old]
+            assert ask(old, {"op": "write", "key": "k", "value": "old"})["ok"]
+            tools.run(old, clock.write_offset(-10), "clock offset")
+            net.drop(grudges.isolate([n.name for n in cluster.nodes], old.name))
+            deadline = time.monotonic() + 10
+            while not any(ask(n, {"op": "write", "key": "k", "value": "new"}).get("ok") for n in rest):
+                assert time.monotonic() < deadline, "the majority never accepted a write"
+                time.sleep(0.1)
+            reply = ask(old, {"op": "read", "key": "k"})
+            if bug:
+                assert reply["ok"] and reply["value"] == "old", reply  # stale: the lease outlived the leadership
+            else:
+                assert not reply["ok"], reply
+        finally:
+            net.heal()
+            on_each(cluster.nodes, lambda node: tools.run(node, clock.reset_command(), "clock reset"))
+            for node in cluster.nodes:
+                system.teardown(node)
