@@ -17,6 +17,7 @@ from raft_jepsen import workloads
 from raft_jepsen.harness import docker_env, image, nodes_file, systems
 from raft_jepsen.harness.cluster import Cluster
 from raft_jepsen.harness.nemesis.package import Package, package
+from raft_jepsen.harness.nemesis.prepare import prepared, privileges
 from raft_jepsen.harness.nodes import Node
 from raft_jepsen.harness.spec import Spec
 from raft_jepsen.harness.systems.base import System
@@ -42,11 +43,15 @@ def _docker_cluster(spec: Spec, progress: Callable[[str], None]) -> Iterator[lis
     """Steps 1-2 of a run: the node image (built when missing), then the containers. Torn down on
     leaving the block, unless the spec says to leave the cluster running."""
     client = docker_env.connect()
-    tag = spec.image or image.ensure_image(client, progress=progress, layer=systems.get(spec.system).image)
-    cluster = Cluster(client, tag, size=spec.nodes, client_port=systems.get(spec.system).client_port, progress=progress)
+    kind = systems.get(spec.system)
+    tag = spec.image or image.ensure_image(client, progress=progress, layer=kind.image)
+    caps, devices = privileges(spec.nemesis)
+    cluster = Cluster(client, tag, size=spec.nodes, client_port=kind.client_port, progress=progress,
+                      cap_add=caps, devices=devices)
     nodes = cluster.start()
     try:
-        yield nodes
+        with prepared(spec.nemesis, nodes, kind.data_dirs, progress):
+            yield nodes
     finally:
         if spec.leave_running:
             progress(f"leaving cluster {cluster.run_id} running (`raft-jepsen clean` removes it)")
@@ -58,10 +63,12 @@ def _docker_cluster(spec: Spec, progress: Callable[[str], None]) -> Iterator[lis
 def _ssh_hosts(spec: Spec, progress: Callable[[str], None]) -> Iterator[list[Node]]:
     """Hosts live beyond the run: there is nothing to start or remove (the system's own setup
     and teardown still run on each); the SSH sessions end with the run, not with the process."""
-    nodes = nodes_file.load(spec.nodes_file, client_port=systems.get(spec.system).client_port)
+    kind = systems.get(spec.system)
+    nodes = nodes_file.load(spec.nodes_file, client_port=kind.client_port)
     progress(f"testing {len(nodes)} hosts over SSH: {', '.join(n.name for n in nodes)}")
     try:
-        yield nodes
+        with prepared(spec.nemesis, nodes, kind.data_dirs, progress):
+            yield nodes
     finally:
         for node in nodes:
             node.remote.close()
@@ -76,5 +83,6 @@ def make_system(spec: Spec, nodes: list[Node]) -> System:
 
 def make_package(spec: Spec, nodes: list[Node], system: System, rng: random.Random) -> Package:
     """The nemesis package for the spec's fault kinds; partitions are proven on the system's peer port."""
+    kind = systems.get(spec.system)
     return package(list(spec.nemesis), nodes=nodes, system=system, rng=rng, interval=spec.nemesis_interval,
-                   probe_port=systems.get(spec.system).peer_port)
+                   probe_port=kind.peer_port, data_dirs=kind.data_dirs)

@@ -20,7 +20,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -66,7 +66,11 @@ class Cluster:
         client_port: int,
         run_id: str | None = None,
         progress: Callable[[str], None] = lambda line: None,
+        cap_add: Sequence[str] = (),
+        devices: Sequence[str] = (),
     ):
+        """`cap_add` and `devices` add to NET_ADMIN what some fault needs (SYS_ADMIN and
+        /dev/fuse for a FUSE filesystem), never --privileged."""
         if not 1 <= size <= 15:
             raise UsageError(f"a cluster has 1 to 15 nodes, not {size}")
         self.run_id = run_id or new_run_id()
@@ -77,6 +81,8 @@ class Cluster:
         self.size = size
         self.client_port = client_port  # the system's client port, published on 127.0.0.1
         self.progress = progress
+        self.cap_add = ["NET_ADMIN", *(c for c in cap_add if c != "NET_ADMIN")]
+        self.devices = [f"{d}:{d}:rwm" for d in devices]
         self.network_name = f"rj-{self.run_id}"
         self.names = [f"n{i}" for i in range(1, size + 1)]
         self.nodes: list[Node] = []
@@ -181,7 +187,8 @@ class Cluster:
                 labels={RUN_LABEL: self.run_id},
                 network=self.network_name,
                 networking_config={self.network_name: endpoint},
-                cap_add=["NET_ADMIN"],
+                cap_add=self.cap_add,
+                devices=self.devices,
                 ports={f"{self.client_port}/tcp": (LOCALHOST, None), f"{SSH_PORT}/tcp": (LOCALHOST, None)},
             )
             container.start()

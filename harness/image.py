@@ -37,7 +37,7 @@ HASH_LABEL = "raft-jepsen.input-hash"
 NODE_IMAGE_DIR = Path(str(importlib.resources.files("raft_jepsen.node_image")))
 # The build context: exactly these files, and everything under these folders but bytecode.
 CONTEXT_FILES = ("Dockerfile", "sshd_config", "packages")
-SOURCE_DIRS = ("raftkv", "maelstrom")
+SOURCE_DIRS = ("raftkv", "maelstrom", "rjtools")
 LAYER_DIR = "layer"  # where an ImageLayer's files sit in the build context
 
 

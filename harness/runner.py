@@ -160,7 +160,9 @@ def _exercise(spec, nodes, system, package: Package, workload, rng, run_dir, sto
         )
         try:
             faults = [({"f": start}, {"f": stop_}) for start, stop_ in package.faults]
-            main = with_nemesis(fault_schedule(faults, spec.nemesis_interval, rng, package.moves), rate(spec.rate, workload.generator(spec)))
+            background = [({"f": start}, {"f": stop_}) for start, stop_ in package.background]
+            schedule = fault_schedule(faults, spec.nemesis_interval, rng, package.moves, background)
+            main = with_nemesis(schedule, rate(spec.rate, workload.generator(spec)))
             progress(f"running {spec.workload} for {spec.time_limit:g} s (seed {spec.seed})")
             if interpreter.run(time_limit(spec.time_limit, main)):  # 6
                 progress(f"healing, {spec.recovery_time:g} s to recover, final reads")

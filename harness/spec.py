@@ -394,9 +394,15 @@ def _check_system(spec: Spec) -> None:
     if spec.workload not in kind.workloads:
         raise UsageError(f"system {kind.name} cannot run workload {_q(spec.workload)} (it runs {', '.join(kind.workloads)})")
     needs = {"kill": Killable, "power-cut": Killable, "pause": Pausable, "partition-leader": HasPrimaries}
+    needs["lose-unsynced"] = Killable
     for name in spec.nemesis:
         if name in needs and not kind.can(needs[name]):
             raise UsageError(f"system {kind.name} cannot do nemesis {name} (its adapter is not {needs[name].__name__})")
+        if name.startswith("clock") and not kind.clock_via_libc:
+            raise UsageError(f"system {kind.name} cannot do nemesis {name}: its nodes do not read the clock through "
+                             "libc, so libfaketime cannot reach them")
+        if name == "lose-unsynced" and not kind.data_dirs:
+            raise UsageError(f"system {kind.name} cannot do nemesis {name}: it names no data directories")
 
 
 def _known(what: str, names, valid) -> None:

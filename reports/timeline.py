@@ -68,7 +68,8 @@ def _fault(op: Op, stop: int | None) -> Fault:
 
 def _describe_value(value: Any) -> str:
     if isinstance(value, dict) and isinstance(value.get("nodes"), list):
-        return ", ".join(map(str, value["nodes"]))
+        nodes = ", ".join(map(str, value["nodes"]))
+        return f"{value['kind']}: {nodes}" if isinstance(value.get("kind"), str) else nodes  # packet, clock
     if isinstance(value, dict) and isinstance(value.get("grudge"), dict):
         return "; ".join(f"{n} cut from {', '.join(map(str, peers)) if isinstance(peers, list) else peers}"
                          for n, peers in value["grudge"].items())

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from raft_jepsen.harness.generator.core import (
     NS,
     PENDING,
+    AnyOf,
     Context,
     Delay,
     Generator,
@@ -67,11 +68,17 @@ class FaultCycle:
         return self
 
 
-def fault_schedule(faults, interval_s: float, rng: random.Random, moves=frozenset()) -> Generator:
+def fault_schedule(faults, interval_s: float, rng: random.Random, moves=frozenset(), background=()) -> Generator:
     """Faults started and stopped (or moved) at `interval_s`, `2*interval_s`, ... after the run
-    began: the first interval is a warm-up with a healthy cluster."""
+    began: the first interval is a warm-up with a healthy cluster. `background` faults run a
+    cycle of their own, half an interval out of step, so each overlaps the others' starts and
+    stops (Jepsen's combined packages overlap the same way)."""
     interval = int(interval_s * NS)
-    return Delay(interval, FaultCycle(tuple(faults), rng.randrange(2**32), frozenset(moves)), next_time=interval)
+    main = Delay(interval, FaultCycle(tuple(faults), rng.randrange(2**32), frozenset(moves)), next_time=interval)
+    if not background:
+        return main
+    behind = Delay(interval, FaultCycle(tuple(background), rng.randrange(2**32)), next_time=interval * 3 // 2)
+    return AnyOf((main, behind))
 
 
 def final_phase(heals, recovery_s: float, reads: Generator) -> Generator:

@@ -9,6 +9,8 @@ FAULT_OPS: dict[str, tuple[str, str]] = {
     "kill": ("start", "kill"),
     "pause": ("resume", "pause"),
     "power-cut": ("power-on", "kill"),
+    "start-packet": ("stop-packet", "packet"),
+    "start-clock": ("stop-clock", "clock"),
 }
 # Faults whose start, while one of them is in force, replaces it rather than adding to it: a
 # partition is the state of the whole network, so a new grudge is the partition moving.

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 from raft_jepsen.harness.errors import RaftJepsenError, UsageError
 from raft_jepsen.harness.history import Op
 from raft_jepsen.harness.history.faults import MOVES
-from raft_jepsen.harness.nemesis import NEMESES
+from raft_jepsen.harness.nemesis import NEMESES, clock, lazyfs, packet
 from raft_jepsen.harness.nemesis.base import Nemesis
 from raft_jepsen.harness.nemesis.net import Net
 from raft_jepsen.harness.nemesis.partition import LEADER, MIN_NODES, PartitionNemesis
@@ -74,14 +74,19 @@ class Package:
     interval: float  # seconds between a fault op and the next
     final: tuple[str, ...]  # the stop fs, to run before the final reads
     moves: frozenset[str] = frozenset()  # the start fs that may replace a fault of their kind in force
+    # (start f, stop f) pairs on a cycle of their own, overlapping the others (a clock offset is a
+    # standing condition of a node: it matters when a partition or pause comes on top of it)
+    background: tuple[tuple[str, str], ...] = ()
 
 
 def package(
-    names: Sequence[str], *, nodes: list[Node], system: System, rng: random.Random, interval: float, probe_port: int
+    names: Sequence[str], *, nodes: list[Node], system: System, rng: random.Random, interval: float, probe_port: int,
+    data_dirs: Sequence[str] = (),
 ) -> Package:
     """Build the package for `names` (see `NEMESES`); one-line UsageError for a name that is
     unknown or that this cluster or system cannot do. Partitions are proven by connecting to
-    `probe_port` (the system's peer port) from every node to every other."""
+    `probe_port` (the system's peer port) from every node to every other; `lose-unsynced` mounts
+    its filesystem on `data_dirs` (the system's)."""
     unknown = [n for n in names if n not in NEMESES]
     if unknown:
         raise UsageError(f"unknown nemesis {unknown[0]!r} (expected one of {', '.join(NEMESES)})")
@@ -103,12 +108,24 @@ def package(
     if "pause" in names:
         _require(system, Pausable, "be paused")
         parts.append((pause_nemesis(system, nodes, rng, targets=targets, primaries=leaders), ("pause", "resume")))
-    if "power-cut" in names:
+    if lazyfs.NAME in names:
+        _require(system, Killable, "be killed and restarted")
+        parts.append((lazyfs.LoseUnsyncedNemesis(system, nodes, rng, data_dirs), ("power-cut", "power-on")))
+    elif "power-cut" in names:
         _require(system, Killable, "be killed and restarted")
         parts.append((power_cut_nemesis(system, nodes, rng), ("power-cut", "power-on")))
+    shapes = packet.kinds_named(names)
+    if shapes:
+        parts.append((packet.PacketNemesis(nodes, shapes, rng, leaders, targets=targets), ("start-packet", "stop-packet")))
+    background: list[tuple[Nemesis, tuple[str, str]]] = []
+    clocks = clock.kinds_named(names)
+    if clocks:
+        background.append((clock.ClockNemesis(nodes, clocks, rng, leaders, targets=targets), ("start-clock", "stop-clock")))
     pairs = tuple(pair for _, pair in parts)
     moves = MOVES.intersection(start for start, _ in pairs)
-    return Package(ComposedNemesis([n for n, _ in parts]), pairs, interval, tuple(stop for _, stop in pairs), moves)
+    every = parts + background
+    return Package(ComposedNemesis([n for n, _ in every]), pairs, interval, tuple(stop for _, (_, stop) in every), moves,
+                   tuple(pair for _, pair in background))
 
 
 def partition_kinds(names: Sequence[str], n: int, knows_leader: bool) -> list[str]:

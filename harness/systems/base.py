@@ -159,6 +159,12 @@ class SystemKind:
     bin: str | None = None
     check_bin: Callable[[str, dict[str, Any]], None] | None = None
     image: ImageLayer | None = None  # what its nodes need beyond the node image
+    # Where a node keeps its state: `lose-unsynced` mounts a write-back filesystem on each before
+    # the system starts, so the adapter's teardown must empty them, never remove them.
+    data_dirs: tuple[str, ...] = ()
+    # Whether the node reads the wall clock through libc, so that libfaketime (the clock faults)
+    # reaches it; False for Go binaries (etcd), which read it through the vDSO.
+    clock_via_libc: bool = True
 
     def can(self, ability: type) -> bool:
         """Whether this kind's adapter has `ability` (Killable, Pausable, HasPrimaries, ...)."""

@@ -23,6 +23,9 @@ from raft_jepsen.harness.errors import EnvironmentProblem
 from raft_jepsen.harness.nodes import Node
 
 WAIT_S = 15  # the longest any action may take to be verified before it counts as failed
+# Sourced by the node process's shell just before it execs the server, when present: a fault that
+# must be in the process from its start (libfaketime for the clock faults) puts its environment here.
+NODE_ENV_FILE = "/run/rj/node.env"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +64,8 @@ class Daemon:
         # (closing an SSH channel sends no SIGHUP); all three standard streams are redirected so
         # the exec does not wait for them.
         env = "".join(f"export {k}={shlex.quote(v)}; " for k, v in self.env.items())
-        inner = (f"echo $$ >{self.pid_file}; {env}cd {shlex.quote(self.workdir)} && "
+        inner = (f"echo $$ >{self.pid_file}; {env}[ -r {NODE_ENV_FILE} ] && . {NODE_ENV_FILE}; "
+                 f"cd {shlex.quote(self.workdir)} && "
                  f"exec {shlex.join(command)} >>{self.log_file} 2>&1")
         log_dir = self.log_file.rsplit("/", 1)[0] or "/"
         pid_dir = self.pid_file.rsplit("/", 1)[0] or "/"

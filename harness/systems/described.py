@@ -143,7 +143,9 @@ class Described:
 
     def teardown(self, node: Node) -> None:
         self.kill(node)
-        node.remote.exec(f"rm -rf {shlex.quote(self.description.data_dir)} {PID_FILE}")
+        # Emptied, not removed: it may be a mount point (the lose-unsynced fault's filesystem).
+        data = shlex.quote(self.description.data_dir)
+        node.remote.exec(f"mkdir -p {data} && find {data} -mindepth 1 -delete && rm -f {PID_FILE}")
 
     def client(self, node: Node) -> Client:
         return ProtocolClient({n.name: n.client_addr for n in self.nodes}, retries=self.setup_.client_retries)
@@ -376,6 +378,7 @@ def load(path: str | Path) -> SystemKind:
         workloads=_workloads(f),
         bugs=_bugs(f),
         image=_image(f, path.parent),
+        data_dirs=(description.data_dir,),
     )
 
 

@@ -55,7 +55,8 @@ class RaftKV:
 
     def teardown(self, node: Node) -> None:
         self.daemon.forget(node)  # SIGKILL ends a stopped process too; then its pid files go
-        node.remote.exec(f"rm -rf {DATA_DIR}")
+        # Emptied, not removed: it may be a mount point (the lose-unsynced fault's filesystem).
+        node.remote.exec(f"mkdir -p {DATA_DIR} && find {DATA_DIR} -mindepth 1 -delete")
 
     def client(self, node: Node) -> Client:
         return ProtocolClient({n.name: n.client_addr for n in self.nodes}, retries=self.client_retries)
@@ -132,6 +133,7 @@ KIND = SystemKind(
     peer_port=RAFT_PORT,
     workloads=("register", "kv", "append", "set"),
     bugs=BUGS,
+    data_dirs=(DATA_DIR,),
     options={
         "simulate-page-cache": SystemOption(
             _flag, True, "keep unsynced writes in memory, so that kill -9 loses them as a power cut would"),

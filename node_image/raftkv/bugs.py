@@ -33,6 +33,9 @@ class Bugs:
                                   "check-quorum and reads alike: 2 of 4")
     optimistic_match: bool = _switch("the leader sets a follower's match index to what it sent, not what was "
                                      "acknowledged")
+    lease_read: bool = _switch("the leader answers reads from local state while its lease holds (a majority "
+                               "acknowledged a heartbeat sent less than 0.9 election timeouts ago by its wall "
+                               "clock), and keeps leading as long as the lease: safe only while clocks behave")
 
     @classmethod
     def parse(cls, names) -> "Bugs":

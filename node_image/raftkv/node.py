@@ -16,6 +16,10 @@ Raft as in the paper and Ongaro's thesis, written as message handlers on one asy
   a heartbeat round confirms leadership, and the read is answered once that index is applied.
 - Membership changes add or remove one server at a time and take effect when appended.
 
+Every timeout runs on the loop's monotonic clock. The one use of the wall clock is the
+lease-read switch's lease, as the designs it reproduces measure theirs: a jump of the wall clock
+(a clock fault) is what breaks it.
+
 Bug switches (bugs.py) are checked where the flaw lives, each in one place.
 """
 
@@ -36,6 +40,9 @@ from .storage import Snapshot
 from .syncer import Syncer
 
 MAX_BATCH = 256  # entries per AppendEntries
+# lease-read: the share of an election timeout a lease lasts from the send time of the heartbeat
+# a majority acknowledged, the margin for clock drift between nodes.
+LEASE_SHARE = 0.9
 COMMAND_OPS = ("write", "cas", "append", "incr")
 
 
@@ -68,6 +75,7 @@ class Progress:
     last_heard: float = 0.0
     snapshot_sent: float = -1e9  # when an InstallSnapshot last went out
     read_ack: int = 0  # highest ReadIndex round this follower confirmed
+    lease_ack: float = 0.0  # lease-read: the latest send time (leader's wall clock) it acknowledged
 
 
 @dataclass
@@ -111,6 +119,7 @@ class Node:
         self.durable_index = self.log.last_index
         self.waiters: dict[int, tuple[int, asyncio.Future]] = {}
         self.read_seq = 0
+        self.lease_until = 0.0  # lease-read: wall-clock time until which reads need no quorum round
         self.reads_unready: list[asyncio.Future] = []  # before the leader's no-op commits
         self.read_rounds: deque[ReadRound] = deque()
         self.reads_confirmed: list[tuple[int, asyncio.Future]] = []
@@ -283,6 +292,7 @@ class Node:
         self.progress = {}
         self._sync_progress()
         self.read_seq = 0
+        self.lease_until = 0.0
         self._append_local("noop", None)
         for peer, p in self.progress.items():
             self._send_append(peer, p)  # probe every follower now, not a heartbeat later
@@ -370,6 +380,8 @@ class Node:
             prev, prev_term = self.log.snap_index, self.log.snap_term
         reply = {"type": "append_reply", "from": self.id, "term": self.term,
                  "ctx": msg.get("ctx", 0)}
+        if "sent" in msg:
+            reply["sent"] = msg["sent"]  # lease-read: which heartbeat this acknowledges
         if self.log.term_at(prev) != prev_term:
             reply.update(success=False, **self._conflict_hint(prev))
             self._reply_after_sync(leader, reply)
@@ -496,6 +508,10 @@ class Node:
         if p is None:
             return None
         p.last_heard = self.loop.time()
+        sent = msg.get("sent")
+        if self.bugs.lease_read and isinstance(sent, (int, float)) and sent > p.lease_ack:
+            p.lease_ack = sent
+            self._extend_lease()
         if msg.get("ctx", 0) > p.read_ack:
             p.read_ack = msg["ctx"]
             self._confirm_reads()
@@ -556,10 +572,12 @@ class Node:
             return
         prev = p.next - 1
         entries = self.log.slice(p.next, MAX_BATCH)
-        self.transport.send(peer, {
-            "type": "append", "from": self.id, "term": self.term, "prev_index": prev,
-            "prev_term": self.log.term_at(prev), "entries": entries, "commit": self.commit,
-            "ctx": self.read_seq})
+        msg = {"type": "append", "from": self.id, "term": self.term, "prev_index": prev,
+               "prev_term": self.log.term_at(prev), "entries": entries, "commit": self.commit,
+               "ctx": self.read_seq}
+        if self.bugs.lease_read:
+            msg["sent"] = time.time()
+        self.transport.send(peer, msg)
         if entries and not p.probing:
             p.next = entries[-1]["i"] + 1  # pipeline: assume delivery, rewind on rejection
         if entries and self.bugs.optimistic_match:
@@ -594,6 +612,8 @@ class Node:
             # while a new leader commits writes: the window the stale read needs. With
             # check-quorum it would step down before any new leader could be elected.
             return True
+        if self.bugs.lease_read and time.time() < self.lease_until:
+            return True  # the lease is a promise of leadership: kept as long as it holds
         now = self.loop.time()
         alive = {peer for peer, p in self.progress.items()
                  if now - p.last_heard < self.opts.election_timeout}
@@ -660,7 +680,21 @@ class Node:
         self.storage.save_snapshot(snap, self.log.entries)
         emit(self.id, "snapshot-taken", index=index, term=term)
 
-    # ---- reads (ReadIndex) ------------------------------------------------------------
+    # ---- reads (ReadIndex; the lease-read switch's lease) --------------------------------
+
+    def _extend_lease(self) -> None:
+        """lease-read: no other leader can be elected until an election timeout after a majority
+        last heard from us, so reads are safe until a little before that, by our wall clock."""
+        now = time.time()
+        acks = sorted((now if m == self.id else getattr(self.progress.get(m), "lease_ack", 0.0)
+                       for m in self.members), reverse=True)
+        need = quorum.quorum_size(len(acks), self.even_majority)
+        if acks and need <= len(acks):
+            self.lease_until = max(self.lease_until, acks[need - 1] + LEASE_SHARE * self.opts.election_timeout)
+
+    def _lease_holds(self) -> bool:
+        return (time.time() < self.lease_until and self.log.term_at(self.commit) == self.term
+                and self.applied >= self.commit)
 
     def _release_unready_reads(self) -> None:
         """Start a ReadIndex round for reads that waited for this term's first commit."""
@@ -717,6 +751,8 @@ class Node:
 
     async def read(self, key) -> dict:
         self._require_leader()
+        if self.bugs.lease_read and self._lease_holds():
+            return {"ok": True, "value": self.sm.read(key)}
         if not self.bugs.stale_read:
             fut = self.loop.create_future()
             self.reads_unready.append(fut)

@@ -224,8 +224,10 @@ def test_context_inputs_skip_bytecode_and_need_the_whole_tree(tmp_path: Path):
     (tmp_path / "raftkv/stale.pyc").write_bytes(b"\0")
     (tmp_path / "maelstrom").mkdir()
     (tmp_path / "maelstrom/shim.py").write_text("shim")
+    (tmp_path / "rjtools").mkdir()
+    (tmp_path / "rjtools/probe.py").write_text("probe")
     assert sorted(image.context_inputs(tmp_path)) == [
-        "Dockerfile", "maelstrom/shim.py", "packages", "raftkv/__main__.py", "sshd_config"]
+        "Dockerfile", "maelstrom/shim.py", "packages", "raftkv/__main__.py", "rjtools/probe.py", "sshd_config"]
     (tmp_path / "sshd_config").unlink()
     with pytest.raises(EnvironmentProblem, match="sshd_config"):
         image.context_inputs(tmp_path)
@@ -233,7 +235,8 @@ def test_context_inputs_skip_bytecode_and_need_the_whole_tree(tmp_path: Path):
 
 def test_the_shipped_package_list_has_what_nodes_and_faults_need():
     packages = image.read_packages((image.NODE_IMAGE_DIR / "packages").read_text())
-    assert {"python3", "iptables", "iproute2", "procps", "tini", "openssh-server", "faketime"} <= set(packages)
+    assert {"python3", "iptables", "iproute2", "procps", "tini", "openssh-server", "faketime",
+            "fuse3", "python3-pyfuse3"} <= set(packages)
     assert not any(p.startswith("#") or " " in p for p in packages)
 
 

@@ -273,7 +273,8 @@ def test_a_power_cut_kills_every_node_at_one_instant_and_power_on_restarts_them_
 def test_every_fault_a_package_schedules_is_in_the_fault_table():
     # Progress lines, report bands and the availability checker know faults only through it.
     _, _, pkg = build(list(NEMESES))
-    assert {start: stop for start, stop in pkg.faults} == {s: stop for s, (stop, _) in FAULT_OPS.items()}
+    scheduled = pkg.faults + pkg.background
+    assert {start: stop for start, stop in scheduled} == {s: stop for s, (stop, _) in FAULT_OPS.items()}
 
 
 def test_kill_leader_with_no_leader_hits_nobody_and_says_so():
@@ -307,13 +308,14 @@ def test_process_teardown_heals_every_node_and_is_safe_twice():
 
 def build(names, n=5, system=None):
     cluster, system = FakeCluster(n), system or FakeSystem()
-    return cluster, system, package(names, nodes=cluster.nodes, system=system, rng=random.Random(0), interval=5, probe_port=PEER_PORT)
+    return cluster, system, package(names, nodes=cluster.nodes, system=system, rng=random.Random(0), interval=5,
+                                    probe_port=PEER_PORT, data_dirs=("/var/lib/data",))
 
 
 def test_every_registered_name_builds_a_package():
     for name in NEMESES:
         _, _, pkg = build([name])
-        assert pkg.faults and pkg.final
+        assert (pkg.faults or pkg.background) and pkg.final
 
 
 def test_package_lists_the_fault_pairs_and_the_final_heal():

@@ -8,6 +8,8 @@ test_raftkv_storage.py. Where a scenario could pass by luck, it runs with and wi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from .raftkv_cluster import LocalCluster
@@ -157,3 +159,29 @@ def test_simulated_power_cut_keeps_every_acknowledged_write_of_a_correct_cluster
         for name in list(c.nodes):
             c.start(name)
         assert c.read("k") == 9
+
+
+FAKETIME_LIB = next(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"), Path("libfaketimeMT.so.1"))
+
+
+@pytest.mark.skipif(not FAKETIME_LIB.exists(), reason="libfaketime is not installed (.ci/run installs it)")
+@pytest.mark.parametrize("bug, jump", [("lease-read", True), ("lease-read", False), (None, True)])
+def test_lease_read_answers_stale_only_when_the_leaders_clock_jumps_back(tmp_path, bug, jump):
+    # Every node's wall clock reads one file, as the clock fault arranges it; only the leader's
+    # matters, since elections run on the monotonic clock.
+    clock = tmp_path / "clock"
+    clock.write_text("+0\n")
+    env = {"LD_PRELOAD": str(FAKETIME_LIB), "FAKETIME_TIMESTAMP_FILE": str(clock), "FAKETIME_NO_CACHE": "1",
+           "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    with LocalCluster(tmp_path, 3, bugs=[bug] if bug else [], env=env) as c:
+        write_everywhere(c, "k", "old")
+        old = c.wait_leader()
+        if jump:
+            clock.write_text("-10\n")  # back 10 s: a lease taken before looks good for 10 s more
+        c.isolate(old)
+        c.write("k", "new", among=[n for n in c.nodes if n != old])
+        reply = c.call(old, "read", key="k")
+        if bug and jump:
+            assert reply == {"id": reply["id"], "ok": True, "value": "old"}  # stale
+        else:
+            assert not reply["ok"]  # stepped down (check-quorum) or no quorum for the read

@@ -4,8 +4,11 @@ membership, linearizable reads, deduplication and bad input."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -294,3 +297,16 @@ def test_cluster_works_under_libfaketime(tmp_path, clock):
             assert c.status(leader)["time"] < time.time() - 25
         c.kill(leader)
         assert c.read("k") == 19
+
+
+@pytest.mark.skipif(not FAKETIME_LIB.exists(), reason="libfaketime is not installed (.ci/run installs it)")
+def test_log_timestamps_keep_true_time_while_the_clock_fault_fools_the_node(tmp_path):
+    # The report's time line comes from the node logs: they must not move with the clock fault.
+    clock_file = tmp_path / "clock"
+    clock_file.write_text("-100\n")
+    env = {**os.environ, "PYTHONPATH": str(NODE_IMAGE), "LD_PRELOAD": str(FAKETIME_LIB),
+           "FAKETIME_TIMESTAMP_FILE": str(clock_file), "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    out = subprocess.run([sys.executable, "-c", "import time; from raftkv.events import true_time; "
+                          "print(time.time(), true_time())"], env=env, capture_output=True, text=True, check=True)
+    faked, true = map(float, out.stdout.split())
+    assert faked < time.time() - 90 and abs(true - time.time()) < 5

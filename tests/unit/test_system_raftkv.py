@@ -81,7 +81,9 @@ def test_start_writes_the_pid_file_from_the_node_process_itself():
     remote = NullRemote("n1")
     raftkv([node("n1", remote=remote)]).start(node("n1", remote=remote))
     (script,) = [cmd for kind, cmd in remote.calls if kind == "exec"]
-    assert "echo $$ >/run/rj/node.pid; export PYTHONPATH=/opt/raftkv; cd / && exec python3 -m raftkv" in script
+    assert "echo $$ >/run/rj/node.pid; export PYTHONPATH=/opt/raftkv; " in script
+    # a fault's environment (libfaketime) is sourced just before the exec
+    assert "[ -r /run/rj/node.env ] && . /run/rj/node.env; cd / && exec python3 -m raftkv" in script
     assert "setsid -f" in script
 
 
