@@ -144,6 +144,29 @@ def _encoder(opcodes: dict[str, int], read_like: set[str]) -> Callable[[Call], t
     return encode
 
 
+def _typed(encode: Callable[[Call], tuple[Hashable, Any] | None], what: str,
+           arg: Callable[[Any], bool], out: Callable[[Any], bool]) -> Callable[[Call], tuple[Hashable, Any] | None]:
+    """`encode`, refusing values a model's step cannot compute with (a string added to a
+    counter): one line naming the op, not a TypeError in the search or a false verdict."""
+
+    def checked(call: Call) -> tuple[Hashable, Any] | None:
+        encoded = encode(call)
+        if encoded is not None:
+            (code, a, _), output = encoded
+            if code == READ:
+                if output is not UNKNOWN and not out(output):
+                    raise HistoryError(f"{_where(call)}: this model reads {what}, got {show(output)[:60]}")
+            elif not arg(a):
+                raise HistoryError(f"{_where(call)}: this model takes {what}, got {show(a)[:60]}")
+        return encoded
+
+    return checked
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 # --- registers (register, cas-register, etcd) -------------------------------------------------
 
 
@@ -314,13 +337,15 @@ def _describe_generic(names: dict[int, str]) -> Callable[[Any, Any], str]:
     return describe
 
 
-def _read_and_update(name: str, init: Callable[[], Hashable], step: Callable, update: str, code: int) -> Model:
-    """A model of one object with a read and one update operation."""
+def _read_and_update(name: str, init: Callable[[], Hashable], step: Callable, update: str, code: int,
+                     types: tuple[str, Callable[[Any], bool], Callable[[Any], bool]]) -> Model:
+    """A model of one object with a read and one update operation (`types`: what its values are,
+    the update's and the read's checks)."""
     return Model(
         name=name,
         init=init,
         step=step,
-        encode=_encoder({update: code, "read": READ}, {"read"}),
+        encode=_typed(_encoder({update: code, "read": READ}, {"read"}), *types),
         describe_operation=_describe_generic({code: update, READ: "read"}),
         describe_state=show,
     )
@@ -343,13 +368,18 @@ MODELS: dict[str, Model] = {
         name="string-kv",
         init=str,
         step=_string_kv_step,
-        encode=_encoder({"get": READ, "put": WRITE, "append": APPEND}, {"get"}),
+        encode=_typed(_encoder({"get": READ, "put": WRITE, "append": APPEND}, {"get"}), "strings",
+                      lambda a: isinstance(a, str), lambda out: isinstance(out, str)),
         describe_operation=_describe_string_kv_op,
         describe_state=show,
         partition=by_key,
     ),
-    "set": _read_and_update("set", frozenset, _set_step, "add", ADD),  # read returns the whole set
-    "counter": _read_and_update("counter", int, _counter_step, "incr", INCR),  # incr by value (1 if null)
+    # read returns the whole set
+    "set": _read_and_update("set", frozenset, _set_step, "add", ADD,
+                            ("lists (the whole set)", lambda a: True, lambda out: out is None or isinstance(out, tuple))),
+    # incr by value (1 if null)
+    "counter": _read_and_update("counter", int, _counter_step, "incr", INCR,
+                                ("integers", _is_int, lambda out: out is None or _is_int(out))),
     "fifo-queue": Model(
         name="fifo-queue",
         init=tuple,

@@ -62,12 +62,16 @@ def _docker_cluster(spec: Spec, progress: Callable[[str], None]) -> Iterator[lis
 @contextlib.contextmanager
 def _ssh_hosts(spec: Spec, progress: Callable[[str], None]) -> Iterator[list[Node]]:
     """Hosts live beyond the run: there is nothing to start or remove (the system's own setup
-    and teardown still run on each)."""
+    and teardown still run on each); the SSH sessions end with the run, not with the process."""
     kind = systems.get(spec.system)
     nodes = nodes_file.load(spec.nodes_file, client_port=kind.client_port)
     progress(f"testing {len(nodes)} hosts over SSH: {', '.join(n.name for n in nodes)}")
-    with prepared(spec.nemesis, nodes, kind.data_dirs, progress):
-        yield nodes
+    try:
+        with prepared(spec.nemesis, nodes, kind.data_dirs, progress):
+            yield nodes
+    finally:
+        for node in nodes:
+            node.remote.close()
 
 
 def make_system(spec: Spec, nodes: list[Node]) -> System:

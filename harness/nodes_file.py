@@ -21,7 +21,7 @@ from typing import Any
 from raft_jepsen.harness.control.ssh import SshRemote
 from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.nodes import Node
-from raft_jepsen.harness.yamlfile import load_yaml
+from raft_jepsen.harness.yamlfile import load_yaml, short
 
 _TOP = {"user", "key-file", "known-hosts", "nodes"}
 _NODE = {"name", "host", "ip", "ssh-port", "client-port"}
@@ -64,12 +64,12 @@ def load(path: str | Path, *, client_port: int) -> list[Node]:
 def _only(mapping: dict, allowed: set[str], where: str) -> None:
     unknown = sorted(str(k) for k in mapping if k not in allowed)
     if unknown:
-        raise UsageError(f"{where}: unknown key {unknown[0]!r} (expected one of {', '.join(sorted(allowed))})")
+        raise UsageError(f"{where}: unknown key {short(repr(unknown[0]))} (expected one of {', '.join(sorted(allowed))})")
 
 
 def _text(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value:
-        raise UsageError(f"{where}: expected a non-empty string, got {value!r}")
+        raise UsageError(f"{where}: expected a non-empty string, got {short(repr(value))}")
     return value
 
 
@@ -79,5 +79,5 @@ def _path(value: Any, where: str) -> Path | None:
 
 def _port(value: Any, where: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
-        raise UsageError(f"{where}: expected a port number, got {value!r}")
+        raise UsageError(f"{where}: expected a port number, got {short(repr(value))}")
     return value

@@ -9,7 +9,9 @@ saved `test.yaml` (`to_config`) carries it, so `raft-jepsen run --config test.ya
 
 from __future__ import annotations
 
+import math
 import random
+import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -21,7 +23,7 @@ from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.nemesis import NEMESES
 from raft_jepsen.harness.nemesis.package import partition_kinds
 from raft_jepsen.harness.systems.base import HasPrimaries, Killable, Pausable
-from raft_jepsen.harness.yamlfile import load_yaml
+from raft_jepsen.harness.yamlfile import load_yaml, short
 from raft_jepsen.workloads import WORKLOADS
 
 REMOTES = ("docker", "ssh")
@@ -74,47 +76,92 @@ class Spec:
 # --- options -------------------------------------------------------------------------------
 
 
-def _integer(minimum: int) -> Callable[[Any], int]:
+def _q(value: Any) -> str:
+    """A bad value as an error quotes it: its repr, cut short (a value may be megabytes)."""
+    return short(repr(value))
+
+
+_MAX_DIGITS = 20  # a 64-bit integer; a longer string of digits is no count of anything
+
+
+def _integer(minimum: int, maximum: int) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and 0 < len(value.strip().lstrip("+-")) <= _MAX_DIGITS and value.strip().lstrip("+-").isdigit():
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError(f"expected an integer, got {value!r}")
+            raise ValueError(f"expected an integer, got {_q(value)}")
         if value < minimum:
-            raise ValueError(f"must be at least {minimum}, got {value}")
+            raise ValueError(f"must be at least {minimum}, got {short(str(value), 30)}")
+        if value > maximum:
+            raise ValueError(f"must be at most {maximum}, got {short(str(value), 30)}")
         return value
 
     return parse
 
 
-def _number(positive: bool) -> Callable[[Any], float]:
+def _number(minimum: float, maximum: float, *, above_minimum: bool = False) -> Callable[[Any], float]:
+    """A finite number in [minimum, maximum] (or (minimum, maximum]): `inf`, `nan` and values
+    like 1e-300 that no clock or sleep can honour are refused before anything starts."""
+
     def parse(value: Any) -> float:
         if isinstance(value, str):
+            text = value
             try:
-                value = float(value)
+                value = float(text) if len(text) <= 40 else None
             except ValueError:
-                raise ValueError(f"expected a number, got {value!r}") from None
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
-            raise ValueError(f"expected a number, got {value!r}")
-        if value < 0 or (positive and value == 0):
-            raise ValueError(f"must be {'positive' if positive else 'at least 0'}, got {value:g}")
-        return float(value)
+                value = None
+            if value is None:
+                raise ValueError(f"expected a number, got {_q(text)}") from None
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ValueError(f"expected a number, got {_q(value)}")
+        try:
+            value = float(value)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise ValueError(f"expected a finite number, got {value}")
+        low_ok = value > minimum if above_minimum else value >= minimum
+        if not low_ok:
+            if minimum == 0:
+                raise ValueError(f"must be {'positive' if above_minimum else 'at least 0'}, got {value:g}")
+            raise ValueError(f"must be at least {minimum:g}, got {value:g}")
+        if value > maximum:
+            raise ValueError(f"must be at most {maximum:g}, got {value:g}")
+        return value
 
     return parse
 
 
+def _no_control(value: str, limit: int) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"control characters (NUL, newline, ...) are not allowed, got {_q(value)}")
+    if len(value) > limit:
+        raise ValueError(f"at most {limit} characters, got {len(value)}")
+    return value
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a non-empty string, got {value!r}")
-    return value
+        raise ValueError(f"expected a non-empty string, got {_q(value)}")
+    return _no_control(value, 255)
+
+
+def _path_text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a path, got {_q(value)}")
+    return _no_control(value, 4096)
+
+
+def _optional_path(value: Any) -> str | None:
+    return None if value is None else _path_text(value)
 
 
 def _test_name(value: Any) -> str | None:
     if value is None:
         return None
     value = _text(value)
-    if "/" in value or value.startswith(".") or value == "latest":  # it names a store folder
-        raise ValueError(f"must be a plain folder name, got {value!r}")
+    if "/" in value or "\\" in value or value.startswith(".") or value == "latest" or len(value) > 100:
+        raise ValueError(f"must be a plain folder name of at most 100 characters, got {_q(value)}")
     return value
 
 
@@ -140,7 +187,7 @@ def _optional_text(value: Any) -> str | None:
 
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {value!r}")
+        raise ValueError(f"expected true or false, got {_q(value)}")
     return value
 
 
@@ -149,8 +196,8 @@ def _names(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"expected a list of names, got {value!r}")
-    names = [n.strip() for v in value for n in v.split(",")]
+        raise ValueError(f"expected a list of names, got {_q(value)}")
+    names = [_no_control(n.strip(), 100) for v in value for n in v.split(",")]
     return tuple(dict.fromkeys(n for n in names if n and n != "none"))
 
 
@@ -161,22 +208,23 @@ def _key_values(value: Any) -> tuple[tuple[str, str], ...]:
     else:
         texts = [value] if isinstance(value, str) else value
         if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
-            raise ValueError(f"expected KEY=VALUE, got {value!r}")
+            raise ValueError(f"expected KEY=VALUE, got {_q(value)}")
         items = []
         for text in texts:
             key, sep, val = text.partition("=")
             if not sep or not key.strip():
-                raise ValueError(f"expected KEY=VALUE, got {text!r}")
+                raise ValueError(f"expected KEY=VALUE, got {_q(text)}")
             items.append((key.strip(), val.strip()))
     pairs: dict[str, str] = {}
     for key, val in items:
         if not isinstance(key, str) or not key:
-            raise ValueError(f"option names are strings, got {key!r}")
+            raise ValueError(f"option names are strings, got {_q(key)}")
+        _no_control(key, 100)
         if isinstance(val, bool):
             val = "true" if val else "false"
         if not isinstance(val, (str, int, float)):
-            raise ValueError(f"{key}: expected a plain value, got {val!r}")
-        pairs[key] = str(val)
+            raise ValueError(f"{short(key)}: expected a plain value, got {_q(val)}")
+        pairs[key] = _no_control(str(val) if not isinstance(val, int) or abs(val) < 10**_MAX_DIGITS else "", 1000)
     return tuple(pairs.items())
 
 
@@ -184,7 +232,7 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         value = _text(value)
         if value not in choices:
-            raise ValueError(f"unknown value {value!r} (expected one of {', '.join(choices)})")
+            raise ValueError(f"unknown value {_q(value)} (expected one of {', '.join(choices)})")
         return value
 
     return parse
@@ -210,33 +258,33 @@ OPTIONS: dict[str, Option] = {
         Option("bug", "bugs", _names, "turn one of the system's bug switches on, e.g. stale-read (repeatable)", "NAME", "repeat"),
         Option("system-opt", "system_opts", _key_values, "a system option, e.g. simulate-page-cache=false (repeatable)",
                "KEY=VALUE", "repeat"),
-        Option("nodes", "nodes", _integer(1), "number of nodes", "N"),
+        Option("nodes", "nodes", _integer(1, 100), "number of nodes, 1 to 100 (Docker: to 15)", "N"),
         Option("workload", "workload", _text, f"workload: {' or '.join(WORKLOADS)}", "NAME"),
         Option("nemesis", "nemesis", _names, f"comma-separated fault kinds ({', '.join(NEMESES)}), or none", "LIST"),
-        Option("nemesis-interval", "nemesis_interval", _number(True), "seconds between fault operations", "S"),
-        Option("time-limit", "time_limit", _number(True), "seconds of workload", "S"),
-        Option("concurrency", "concurrency", _integer(1), "client processes at a time", "N"),
-        Option("rate", "rate", _number(True), "client operations per second, all processes together", "R"),
-        Option("seed", "seed", _integer(0), "random seed (default: drawn, then saved with the run)", "N"),
-        Option("test-count", "test_count", _integer(1), "repeat the test with seeds seed, seed+1, ...", "K"),
-        Option("recovery-time", "recovery_time", _number(False), "seconds to recover after healing, before the final reads", "S"),
-        Option("availability-window", "availability_window", _number(True),
+        Option("nemesis-interval", "nemesis_interval", _number(0.1, 3600), "seconds between fault operations, 0.1 to 3600", "S"),
+        Option("time-limit", "time_limit", _number(0, 7 * 86400, above_minimum=True), "seconds of workload, up to a week", "S"),
+        Option("concurrency", "concurrency", _integer(1, 1000), "client processes at a time, 1 to 1000", "N"),
+        Option("rate", "rate", _number(0.01, 100_000), "client operations per second, all processes together, 0.01 to 100000", "R"),
+        Option("seed", "seed", _integer(0, 2**63 - 1), "random seed (default: drawn, then saved with the run)", "N"),
+        Option("test-count", "test_count", _integer(1, 10_000), "repeat the test with seeds seed, seed+1, ... (up to 10000)", "K"),
+        Option("recovery-time", "recovery_time", _number(0, 3600), "seconds to recover after healing, before the final reads, 0 to 3600", "S"),
+        Option("availability-window", "availability_window", _number(0, 86400, above_minimum=True),
                "longest window without a successful operation before the run is invalid", "S"),
         Option("leave-running", "leave_running", _flag, "leave the cluster up after the run", kind="switch"),
-        Option("junit", "junit", _optional_text, "also write JUnit XML to FILE", "FILE"),
-        Option("store", "store", _text, "store directory for runs", "DIR"),
+        Option("junit", "junit", _optional_path, "also write JUnit XML to FILE", "FILE"),
+        Option("store", "store", _path_text, "store directory for runs", "DIR"),
         Option("remote", "remote", _one_of(REMOTES), "how commands reach nodes: docker or ssh", "KIND"),
-        Option("nodes-file", "nodes_file", _optional_text, "hosts to test with --remote ssh", "FILE"),
+        Option("nodes-file", "nodes_file", _optional_path, "hosts to test with --remote ssh", "FILE"),
         Option("image", "image", _optional_text, "node image tag", "TAG"),
     )
 }
 
 
 def _option(key: Any, source: str) -> Option:
-    name = str(key).replace("_", "-")
+    name = str(key).replace("_", "-") if isinstance(key, str) else None
     name = {"bugs": "bug", "system-opts": "system-opt"}.get(name, name)  # field names read naturally in YAML too
     if name not in OPTIONS:
-        raise UsageError(f"{source}: unknown option {key!r} (expected one of {', '.join(OPTIONS)})")
+        raise UsageError(f"{source}: unknown option {_q(key)} (expected one of {', '.join(OPTIONS)})")
     return OPTIONS[name]
 
 
@@ -277,6 +325,37 @@ def build(config: dict | None = None, flags: dict | None = None, *, source: str 
     return spec
 
 
+def check_paths(spec: Spec) -> None:
+    """Before any container starts (not in `build`: a saved spec is also read where nothing will
+    be written): the store and the JUnit file's folder can be written, the nodes file read."""
+    _writable_folder(Path(spec.store), "store", create=True)
+    if spec.junit:
+        junit = Path(spec.junit)
+        if junit.is_dir():
+            raise UsageError(f"junit: {short(spec.junit)} is a folder, not a file")
+        _writable_folder(junit.parent, "junit", create=False)
+    if spec.nodes_file:
+        from raft_jepsen.harness import nodes_file  # an SSH client library, only for SSH runs
+
+        nodes_file.load(spec.nodes_file, client_port=systems.get(spec.system).client_port)
+
+
+def _writable_folder(folder: Path, option: str, *, create: bool) -> None:
+    """`folder` exists (or, with `create`, its nearest existing ancestor does) and a file can be
+    made in it: tried, since permission bits say nothing to root or about a read-only mount."""
+    probe = folder
+    while create and not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        what = "is not a folder" if probe.exists() else "no such folder"
+        raise UsageError(f"{option}: {short(str(folder))}: {what}" + ("" if probe == folder else f" ({short(str(probe))})"))
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as e:
+        raise UsageError(f"{option}: cannot write in {short(str(probe))} ({e.strerror})") from None
+
+
 def load(path: str | Path, flags: dict | None = None) -> Spec:
     return build(load_file(path), flags, source=str(path))
 
@@ -302,7 +381,7 @@ def _check_system(spec: Spec) -> None:
     for bug in spec.bugs:
         if bug not in kind.bugs:
             known = ", ".join(kind.bugs) or "none"
-            raise UsageError(f"unknown bug {bug!r} for system {kind.name} (its switches: {known})")
+            raise UsageError(f"unknown bug {_q(bug)} for system {kind.name} (its switches: {known})")
     try:
         options = kind.parse_options(dict(spec.system_opts))
     except ValueError as e:
@@ -313,7 +392,7 @@ def _check_system(spec: Spec) -> None:
         except ValueError as e:
             raise UsageError(f"--bin {spec.bin}: {e}") from None
     if spec.workload not in kind.workloads:
-        raise UsageError(f"system {kind.name} cannot run workload {spec.workload!r} (it runs {', '.join(kind.workloads)})")
+        raise UsageError(f"system {kind.name} cannot run workload {_q(spec.workload)} (it runs {', '.join(kind.workloads)})")
     needs = {"kill": Killable, "power-cut": Killable, "pause": Pausable, "partition-leader": HasPrimaries}
     needs["lose-unsynced"] = Killable
     for name in spec.nemesis:
@@ -329,5 +408,5 @@ def _check_system(spec: Spec) -> None:
 def _known(what: str, names, valid) -> None:
     for name in names:
         if name not in valid:
-            raise UsageError(f"unknown {what} {name!r} (expected one of {', '.join(valid)})")
+            raise UsageError(f"unknown {what} {_q(name)} (expected one of {', '.join(valid)})")
 

@@ -28,6 +28,9 @@ RESULTS = "results.json"
 NODES = "nodes"
 ROLES = "roles.jsonl"
 LATEST = "latest"
+CRASH = "crash.txt"
+
+_current: Path | None = None  # the run folder this process is writing, until its results are in
 
 
 def create_run_dir(root: str | os.PathLike, test: str, started: datetime) -> Path:
@@ -38,6 +41,8 @@ def create_run_dir(root: str | os.PathLike, test: str, started: datetime) -> Pat
     while True:
         try:
             path.mkdir(parents=True)
+            global _current
+            _current = path
             return path
         except FileExistsError:
             n += 1
@@ -60,6 +65,29 @@ def write_results(run_dir: Path, results: dict) -> None:
     tmp = run_dir / (RESULTS + ".tmp")  # never leave a half-written results.json behind
     tmp.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, run_dir / RESULTS)
+    global _current
+    if _current == run_dir:
+        _current = None
+
+
+def current_run_dir() -> Path | None:
+    """The run folder this process created and has not yet written results.json into."""
+    return _current
+
+
+def record_crash(run_dir: Path, text: str) -> Path:
+    """A crash of ours during the run in `run_dir`: the traceback in `crash.txt`, and, when the
+    run never got to its verdict, a results.json saying unknown, so that the folder `latest`
+    points at reads as what it is rather than as a run without results."""
+    path = run_dir / CRASH
+    path.write_text(text, encoding="utf-8")
+    if not (run_dir / RESULTS).exists():
+        last = text.strip().splitlines()[-1] if text.strip() else "unknown error"
+        write_results(run_dir, {
+            "schema": 1, "valid": "unknown", "reason": f"raft-jepsen crashed: {last[:200]} (see {CRASH})",
+            "test": run_dir.parent.name, "run_dir": str(run_dir), "checkers": {}, "warnings": [],
+        })
+    return path
 
 
 def update_latest(root: str | os.PathLike, run_dir: Path) -> None:

@@ -30,8 +30,12 @@ def parse_yaml(text: str, where: str) -> Any:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        problem = getattr(e, "problem", None) or (str(e).splitlines() or ["?"])[0]
         raise UsageError(f"{where}{line}: not valid YAML ({short(problem)})") from None
+    except RecursionError:
+        raise UsageError(f"{where}: nested too deeply") from None
+    except ValueError as e:  # an integer of thousands of digits (int()'s limit), a bad date
+        raise UsageError(f"{where}: not valid YAML ({short(str(e))})") from None
 
 
 def load_yaml(path: str | Path, what: str = "a YAML file") -> dict:

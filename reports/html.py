@@ -16,6 +16,7 @@ from typing import Any
 
 import jinja2
 
+from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.history import pair
 from raft_jepsen.reports import linearizability_view, perf_graphs
 from raft_jepsen.reports.perf import LATENCY_BINS, perf
@@ -34,8 +35,12 @@ def write_report(run_dir: str | os.PathLike) -> Path:
     run = load_run(run_dir)
     path = run.path / "report.html"
     tmp = path.with_name(".report.html.tmp")
-    tmp.write_text(render(run), encoding="utf-8")
-    tmp.replace(path)  # a reader (serve, a browser) never sees half a page
+    page = render(run)
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(path)  # a reader (serve, a browser) never sees half a page
+    except OSError as e:
+        raise UsageError(f"{path}: cannot write ({e.strerror})") from None
     return path
 
 
@@ -53,7 +58,7 @@ def render(run: RunFolder) -> str:
                                       anchor="first-error" if n == 0 else f"first-error-{n}")
         for n, failure in enumerate(_lin_failures(r))
     ]
-    notes = _notes(stats, key_views)
+    notes = [*run.warnings, *_notes(stats, key_views)]
     if run.node_files and not isinstance(r.get("started_epoch_ns"), int):
         notes.append("Leader changes are not drawn: results.json has no started_epoch_ns to place node logs in time.")
     data = {"details": {v.anchor: v.details for v in key_views}}
@@ -85,12 +90,32 @@ def render(run: RunFolder) -> str:
 
 
 def _lin_failures(results: dict) -> list[dict]:
-    """Failures in the linearizability checker's shape, from whichever checker reported them."""
+    """Failures in the linearizability checker's shape, from whichever checker reported them;
+    one whose shape is not that (a damaged results.json) is not drawn, and `_findings` lists it."""
     out = []
     for res in (results.get("checkers") or {}).values():
         if isinstance(res, dict) and isinstance(res.get("failures"), list):
-            out += [f for f in res["failures"] if isinstance(f, dict) and isinstance(f.get("ops"), list)]
+            out += [f for f in res["failures"] if _drawable(f)]
     return out
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and -(1 << 63) <= v < 1 << 63
+
+
+def _drawable(failure: Any) -> bool:
+    """Every field the linearizability view reads, of the type it reads it as."""
+    if not isinstance(failure, dict) or not isinstance(failure.get("ops"), list):
+        return False
+    for name in ("linearized", "stuck"):
+        if not isinstance(failure.get(name, []), list) or not all(_int(i) for i in failure.get(name, [])):
+            return False
+    if not isinstance(failure.get("message", ""), str):
+        return False
+    return all(isinstance(op, dict) and _int(op.get("index")) and _int(op.get("call"))
+               and (op.get("return") is None or _int(op.get("return"))) and isinstance(op.get("process"), (int, str))
+               and not isinstance(op.get("process"), bool) and isinstance(op.get("f"), str) and isinstance(op.get("type"), str)
+               for op in failure["ops"])
 
 
 def _notes(stats, key_views) -> list[str]:
@@ -114,7 +139,7 @@ def _findings(res: Any) -> list[str]:
         return []
     lines = [res["message"]] if isinstance(res.get("message"), str) else []
     failures = res.get("failures") if isinstance(res.get("failures"), list) else []
-    told = [f for f in failures if isinstance(f, dict) and isinstance(f.get("message"), str) and "ops" not in f]
+    told = [f for f in failures if isinstance(f, dict) and isinstance(f.get("message"), str) and not _drawable(f)]
     lines += [f["message"] if f.get("key") is None else f"key {f['key']!r}: {f['message']}" for f in told[:_JSON_ITEMS]]
     if len(told) > _JSON_ITEMS:
         lines.append(f"… {len(told) - _JSON_ITEMS:,} more")

@@ -1,30 +1,49 @@
 """`raft-jepsen serve`: browse a store over HTTP, the way `lein run serve` browses Jepsen's.
 
-`/` is the index of runs (rendered on each request, so a run that just finished is there);
-everything else is a static file or a folder listing from inside the store. A path never leaves
-the store: `..` segments are refused, and whatever a path resolves to (symlinks included) must be
-inside the store's real path, otherwise 403. It listens on 127.0.0.1 unless told otherwise,
-because a store holds node logs and configs that are nobody else's business.
+`/` is the index of runs (rendered on each request, so a run that just finished is there; a run
+whose results cannot be read is listed as such, the others still are); everything else is a
+static file or a folder listing from inside the store, by the standard library's file handler
+(streamed, never read whole into memory). A path never leaves the store: `..` segments are
+refused, and whatever a path resolves to (symlinks included) must be inside the store's real
+path, otherwise 403; a symlink loop or an over-long path is a 4xx, never a dropped connection.
+
+It listens on 127.0.0.1 unless told otherwise, because a store holds node logs and configs that
+are nobody else's business. Bounded: a connection idle for `IDLE_TIMEOUT_S` is closed, and at
+most `MAX_CONNECTIONS` are served at once (more get 503 at once).
 """
 
 from __future__ import annotations
 
-import html
-import mimetypes
-import posixpath
+import io
+import ipaddress
+import socket
 import sys
+import threading
 from functools import partial
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from raft_jepsen.harness.errors import EnvironmentProblem, RaftJepsenError, UsageError
 from raft_jepsen.reports.index import render_index
 
+IDLE_TIMEOUT_S = 10.0
+MAX_CONNECTIONS = 32
+MAX_PATH = 1024  # characters of a URL path; no file of a store is named anything like that long
 # text the browser should show rather than download
 _TEXT = {".log": "text/plain", ".jsonl": "text/plain", ".yaml": "text/plain", ".edn": "text/plain",
          ".json": "application/json", ".xml": "application/xml"}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or a name) listens on this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def make_server(store: str | Path, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
@@ -33,53 +52,75 @@ def make_server(store: str | Path, host: str = "127.0.0.1", port: int = 8080) ->
         raise UsageError(f"{store}: no such store folder")
     if not 0 <= port <= 65535:
         raise UsageError(f"--port {port}: must be between 0 and 65535")
+    if not host.strip():  # '' would mean every interface: that must be said, not implied
+        raise UsageError("--host: empty; give an address (127.0.0.1, or 0.0.0.0 for every interface)")
     try:
-        return ThreadingHTTPServer((host, port), partial(StoreHandler, root.resolve()))
-    except OSError as e:
-        raise EnvironmentProblem(f"cannot listen on {host}:{port} ({e.strerror})") from None
+        return _BoundedServer((host, port), partial(StoreHandler, directory=str(root.resolve())))
+    except (OSError, UnicodeError) as e:
+        raise EnvironmentProblem(f"cannot listen on {host[:60]}:{port} ({getattr(e, 'strerror', None) or e})") from None
 
 
-class StoreHandler(BaseHTTPRequestHandler):
-    server_version = "raft-jepsen"
+class _BoundedServer(ThreadingHTTPServer):
+    """One thread per connection, at most MAX_CONNECTIONS of them."""
 
-    def __init__(self, root: Path, *args, **kwargs):
-        self.root = root
+    daemon_threads = True
+
+    def __init__(self, *args, **kwargs):
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        if ":" in args[0][0]:
+            self.address_family = socket.AF_INET6
         super().__init__(*args, **kwargs)
 
-    def do_GET(self) -> None:
-        self._respond(send_body=True)
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
 
-    def do_HEAD(self) -> None:
-        self._respond(send_body=False)
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
-    def log_message(self, format: str, *args) -> None:
-        sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
-    def _respond(self, send_body: bool) -> None:
+class StoreHandler(SimpleHTTPRequestHandler):
+    server_version = "raft-jepsen"
+    timeout = IDLE_TIMEOUT_S  # on the socket: an idle or slow client is dropped, its thread freed
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **_TEXT}
+
+    def send_head(self):
         url_path = unquote(urlsplit(self.path).path)
+        if len(url_path) > MAX_PATH:
+            self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+            return None
         if url_path in ("/", "/index.html"):
             try:
-                body = render_index(self.root).encode()
+                body = render_index(self.directory).encode()
             except RaftJepsenError as e:
-                return self.send_error(HTTPStatus.INTERNAL_SERVER_ERROR, str(e))
-            return self._send(body, "text/html; charset=utf-8", send_body)
-        target = self._resolve(url_path)
-        if target is None:
-            return self.send_error(HTTPStatus.FORBIDDEN, "outside the store")
-        if not target.exists():
-            return self.send_error(HTTPStatus.NOT_FOUND)
-        if target.is_dir():
-            if not url_path.endswith("/"):
-                self.send_response(HTTPStatus.MOVED_PERMANENTLY)
-                self.send_header("Location", quote(url_path) + "/")
-                self.send_header("Content-Length", "0")
-                return self.end_headers()
-            return self._send(self._listing(url_path, target), "text/html; charset=utf-8", send_body)
+                self.send_error(HTTPStatus.INTERNAL_SERVER_ERROR, str(e)[:200])
+                return None
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return io.BytesIO(body)
         try:
-            body = target.read_bytes()
-        except OSError:
-            return self.send_error(HTTPStatus.FORBIDDEN, "unreadable")
-        return self._send(body, _content_type(target), send_body)
+            self._target = self._resolve(url_path)
+        except (OSError, RuntimeError):  # a symlink loop (RuntimeError), a name too long for the OS
+            self.send_error(HTTPStatus.NOT_FOUND, "cannot be resolved")
+            return None
+        if self._target is None:
+            self.send_error(HTTPStatus.FORBIDDEN, "outside the store")
+            return None
+        return super().send_head()
+
+    def translate_path(self, path: str) -> str:
+        return str(self._target)  # send_head's: checked to be inside the store
 
     def _resolve(self, url_path: str) -> Path | None:
         """The file a URL path names inside the store, or None if it would leave the store."""
@@ -88,31 +129,17 @@ class StoreHandler(BaseHTTPRequestHandler):
         segments = url_path.split("/")
         if ".." in segments or not url_path.startswith("/"):
             return None
-        target = self.root.joinpath(*(s for s in segments if s not in ("", ".")))
-        real = target.resolve()  # follows symlinks: a link inside the store may point anywhere
-        return real if real == self.root or real.is_relative_to(self.root) else None
+        root = Path(self.directory)
+        real = root.joinpath(*(s for s in segments if s not in ("", "."))).resolve()  # follows symlinks
+        return real if real == root or real.is_relative_to(root) else None
 
-    def _listing(self, url_path: str, folder: Path) -> bytes:
-        items = []
-        for child in sorted(folder.iterdir(), key=lambda p: p.name):
-            name = child.name + ("/" if child.is_dir() else "")
-            items.append(f'<li><a href="{html.escape(quote(name))}">{html.escape(name)}</a></li>')
-        parent = "" if url_path == "/" else '<li><a href="../">../</a></li>'
-        title = html.escape(posixpath.normpath(url_path))
-        return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
-                f'<body style="font-family: system-ui, sans-serif"><h1>{title}</h1>'
-                f'<p><a href="/">all runs</a></p><ul>{parent}{"".join(items)}</ul></body></html>').encode()
+    def guess_type(self, path) -> str:
+        kind = super().guess_type(path)
+        return f"{kind}; charset=utf-8" if kind.startswith("text/") or kind.endswith(("json", "xml")) else kind
 
-    def _send(self, body: bytes, content_type: str, send_body: bool) -> None:
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+    def end_headers(self) -> None:
         self.send_header("X-Content-Type-Options", "nosniff")
-        self.end_headers()
-        if send_body:
-            self.wfile.write(body)
+        super().end_headers()
 
-
-def _content_type(path: Path) -> str:
-    kind = _TEXT.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return f"{kind}; charset=utf-8" if kind.startswith("text/") or kind.endswith(("json", "xml")) else kind
+    def log_message(self, format: str, *args) -> None:
+        sys.stderr.write(f"{self.address_string()} {format % args}\n")

@@ -71,7 +71,8 @@ def _describe_value(value: Any) -> str:
         nodes = ", ".join(map(str, value["nodes"]))
         return f"{value['kind']}: {nodes}" if isinstance(value.get("kind"), str) else nodes  # packet, clock
     if isinstance(value, dict) and isinstance(value.get("grudge"), dict):
-        return "; ".join(f"{n} cut from {', '.join(map(str, peers))}" for n, peers in value["grudge"].items())
+        return "; ".join(f"{n} cut from {', '.join(map(str, peers)) if isinstance(peers, list) else peers}"
+                         for n, peers in value["grudge"].items())
     return "" if value is None else str(value)
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
+import time
 
 from raft_jepsen.checkers.linearizable import DEFAULT_TIMEOUT_S, LinearizabilityChecker
 from raft_jepsen.checkers.models import MODELS, get_model
-from raft_jepsen.harness.errors import UsageError
+from raft_jepsen.harness.errors import UsageError, one_line
 from raft_jepsen.harness.history import verdicts
 from raft_jepsen.harness.history.importers import FORMATS, guess_format, load
+from raft_jepsen.harness.history.source import ReadDeadline
 
 HELP = "check a history file for linearizability"
 EPILOG = """examples:
@@ -19,7 +23,10 @@ EPILOG = """examples:
 
 The format is guessed from the extension or the first line, the model from the format
 (porcupine-etcd: etcd, porcupine-kv: string-kv, jsonl and edn: cas-register).
-Exit codes: 0 linearizable, 1 not linearizable, 2 unknown (deadline), 3 bad input."""
+Reading the file counts toward --timeout. A history with no operation to check (empty, or only
+records the model ignores) is unknown, exit 2: nothing was tested. A last line cut off while it was
+written (a killed run) is left out, with a warning.
+Exit codes: 0 linearizable, 1 not linearizable, 2 unknown (deadline, nothing to check), 3 bad input."""
 
 MODEL_FOR_FORMAT = {"porcupine-etcd": "etcd", "porcupine-kv": "string-kv", "jsonl": "cas-register", "edn": "cas-register"}
 _SHOWN_STUCK = 5  # ops listed per failing key; --json has them all
@@ -37,11 +44,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.timeout <= 0:
-        raise UsageError(f"--timeout must be positive, got {args.timeout:g}")
+    if not math.isfinite(args.timeout) or args.timeout <= 0:  # nan would switch the deadline off
+        raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
+    start = time.monotonic()
     fmt = args.format or guess_format(args.file)
     model = get_model(args.model or MODEL_FOR_FORMAT[fmt])
-    result = LinearizabilityChecker(model, args.timeout).check(load(args.file, fmt))
+
+    def warn(message: str) -> None:
+        print(f"warning: {one_line(message)}", file=sys.stderr)
+
+    try:  # reading counts toward the deadline: a huge file gives up like a hard search
+        history = load(args.file, fmt, deadline=start + args.timeout, warn=warn)
+    except ReadDeadline as e:
+        print(f"unknown: {one_line(str(e))} (--timeout {args.timeout:g} s)")
+        return verdicts.exit_code("unknown")
+    remaining = max(args.timeout - (time.monotonic() - start), 0.0)
+    result = LinearizabilityChecker(model, remaining).check(history)
+    if result["op_count"] == 0:  # nothing was checked: never a pass CI could mistake for a test
+        print(f"unknown: 0 operations to check in {one_line(args.file)} ({len(history)} records read, none that "
+              f"the {model.name} model checks)" if history else f"unknown: 0 operations: {one_line(args.file)} is empty")
+        return verdicts.exit_code("unknown")
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:

@@ -12,6 +12,7 @@ from pathlib import Path
 from raft_jepsen.harness.cluster import RUN_ID, remove_labelled
 from raft_jepsen.harness.docker_env import RUN_LABEL, connect
 from raft_jepsen.harness.errors import UsageError
+from raft_jepsen.harness.yamlfile import short
 
 HELP = "remove every raft-jepsen container and network (leftovers of killed runs)"
 EPILOG = """examples:
@@ -25,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     if args.run is not None and not RUN_ID.match(args.run):
-        raise UsageError(f"--run {args.run!r} is not a run id")
+        raise UsageError(f"--run {short(repr(args.run))} is not a run id")
     label = RUN_LABEL if args.run is None else f"{RUN_LABEL}={args.run}"
     removed = remove_labelled(connect(), label)
     # The SSH key directories of those runs (clusters keep them in the temp dir until teardown).

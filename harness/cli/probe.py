@@ -36,8 +36,8 @@ def address(text: str) -> tuple[str, int]:
 
 def main(args: argparse.Namespace) -> int:
     addrs = [address(a) for a in args.addresses]
-    if not args.timeout > 0:
-        raise UsageError("--timeout must be positive")
+    if not 0 < args.timeout < 3600:  # nan and inf too: a socket cannot wait for ever
+        raise UsageError("--timeout must be a positive number of seconds, under an hour")
     print(f"probing {', '.join(args.addresses)} (raft-jepsen client protocol {PROTOCOL_VERSION}, docs/protocol.md)")
     try:
         findings = probe(addrs, timeout=args.timeout)

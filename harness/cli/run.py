@@ -13,6 +13,7 @@ from pathlib import Path
 
 from raft_jepsen.harness import spec as specs
 from raft_jepsen.harness.cli.progress import Progress
+from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.history import verdicts
 from raft_jepsen.harness.runner import RunResult, run
 from raft_jepsen.reports.html import write_report
@@ -44,8 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     flags = {o.name: getattr(args, o.field) for o in specs.OPTIONS.values() if getattr(args, o.field) is not None}
-    config = specs.load_file(args.config) if args.config else {}
+    if args.config is not None and not args.config.strip():
+        raise UsageError("--config: empty file name")
+    config = specs.load_file(args.config) if args.config is not None else {}
     spec = specs.build(config, flags, source=args.config or "config")
+    specs.check_paths(spec)
     code, _ = run_spec(spec)
     return code
 
@@ -53,7 +57,9 @@ def main(args: argparse.Namespace) -> int:
 def run_config(config: dict) -> tuple[int, Path | None]:
     """For `raft-jepsen suite`: run the test `config` describes (YAML keys), `test-count` times;
     (the worst exit code, the folder of the run that gave it)."""
-    return run_spec(specs.build(config, source="suite entry"))
+    spec = specs.build(config, source="suite entry")
+    specs.check_paths(spec)
+    return run_spec(spec)
 
 
 def run_spec(spec: specs.Spec) -> tuple[int, Path | None]:

@@ -12,7 +12,12 @@ an exit code CI can trust:
 
 `expect` (suite-wide, or per entry of `runs`) is `valid` (the default), `invalid` for bug-hunting
 suites that prove the harness still finds a known bug, or `auto`: invalid exactly when the run
-turns on a `--bug` switch, for a matrix that crosses correct and buggy builds.
+turns on a `--bug` switch (written `bug:` or `bugs:`), for a matrix that crosses correct and
+buggy builds.
+
+Every run is checked as `raft-jepsen run` checks its flags, all of them before the first one
+starts (and by `--dry-run`): a typo in the last entry is one line and exit 3, not a failure an
+hour in. A suite expands to at most `MAX_RUNS` runs.
 
     options: {workload: register, time_limit: 30}
     matrix:
@@ -29,12 +34,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from raft_jepsen.harness import spec as specs
 from raft_jepsen.harness.errors import RaftJepsenError, UsageError
+from raft_jepsen.harness.yamlfile import load_yaml, short
 from raft_jepsen.reports.index import write_index
 from raft_jepsen.reports.junit import write_junit
 from raft_jepsen.reports.run_folder import read_results
@@ -50,6 +56,7 @@ exit codes: 0 every run as expected, 1 an unexpected verdict (a bug, or a missed
 VERDICTS = ("valid", "invalid")
 EXPECTS = (*VERDICTS, "auto")
 _TOP = {"options", "matrix", "runs", "expect"}
+MAX_RUNS = 10_000  # a night of one-minute runs is 600; more is a mistake in the matrix
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +66,7 @@ class PlannedRun:
 
     @property
     def label(self) -> str:
-        return " ".join(f"{k}={_short(v)}" for k, v in self.config.items())
+        return " ".join(f"{k}={short(_short(v), 80)}" for k, v in self.config.items())
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -70,8 +77,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     plan = load_suite(args.file)
-    if args.junit and not args.junit.parent.is_dir():  # say so now, not after an hour of runs
-        raise UsageError(f"--junit {args.junit}: no such folder {args.junit.parent}")
+    if args.junit:  # say so now, not after an hour of runs
+        specs.check_paths(specs.build({"junit": str(args.junit)}, source="--junit"))
     if args.dry_run:
         for n, run in enumerate(plan, 1):
             print(f"[{n}/{len(plan)}] {run.label} (expect {run.expect})")
@@ -101,36 +108,37 @@ def main(args: argparse.Namespace) -> int:
 
 
 def load_suite(path: Path) -> list[PlannedRun]:
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise UsageError(f"{path}: cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise UsageError(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML") from None
-    if not isinstance(doc, dict):
-        raise UsageError(f"{path}: a suite is a mapping with options, matrix and/or runs")
+    """The runs of a suite file, every one of them checked (`raft-jepsen run`'s checks)."""
+    doc = load_yaml(path, "a suite (a mapping with options, matrix and/or runs)")
     unknown = set(doc) - _TOP
     if unknown:
-        raise UsageError(f"{path}: unknown key {sorted(unknown)[0]!r} (expected {', '.join(sorted(_TOP))})")
+        raise UsageError(f"{path}: unknown key {short(repr(sorted(map(str, unknown))[0]))} (expected {', '.join(sorted(_TOP))})")
     options = _mapping(doc.get("options") or {}, f"{path}: options")
     default_expect = _expect(doc.get("expect", "valid"), f"{path}: expect")
-    plan = [_planned({**options, **combo}, default_expect) for combo in _matrix(doc.get("matrix"), path)]
+    entries = [({**options, **combo}, default_expect, f"{path}: matrix run {n}")
+               for n, combo in enumerate(_matrix(doc.get("matrix"), path), 1)]
     runs = doc.get("runs") or []
     if not isinstance(runs, list):
         raise UsageError(f"{path}: runs must be a list of mappings")
+    if len(entries) + len(runs) > MAX_RUNS:
+        raise UsageError(f"{path}: {len(entries) + len(runs)} runs, more than {MAX_RUNS}")
     for n, entry in enumerate(runs, 1):
         entry = dict(_mapping(entry, f"{path}: runs[{n}]"))
         expect = _expect(entry.pop("expect", default_expect), f"{path}: runs[{n}].expect")
-        plan.append(_planned({**options, **entry}, expect))
-    if not plan:
+        entries.append(({**options, **entry}, expect, f"{path}: runs[{n}]"))
+    if not entries:
         raise UsageError(f"{path}: no runs (give a matrix or a list of runs)")
-    return plan
+    return [_planned(config, expect, where) for config, expect, where in entries]
 
 
-def _planned(config: dict, expect: str) -> PlannedRun:
+def _planned(config: dict, expect: str, where: str) -> PlannedRun:
+    spec = specs.build(config, source=where)  # every name, number and path, before anything runs
+    try:
+        specs.check_paths(spec)
+    except UsageError as e:
+        raise UsageError(f"{where}: {e}") from None
     if expect == "auto":
-        expect = "invalid" if config.get("bugs") else "valid"
+        expect = "invalid" if spec.bugs else "valid"
     return PlannedRun(config, expect)
 
 
@@ -140,9 +148,12 @@ def _matrix(matrix: object, path: Path) -> list[dict]:
     matrix = _mapping(matrix, f"{path}: matrix")
     for k, values in matrix.items():
         if not isinstance(values, list) or not values:
-            raise UsageError(f"{path}: matrix.{k} must be a non-empty list")
+            raise UsageError(f"{path}: matrix.{short(str(k))} must be a non-empty list")
     if "expect" in matrix:
         raise UsageError(f"{path}: matrix.expect: give expect suite-wide or per entry of runs")
+    size = math.prod(len(values) for values in matrix.values())
+    if size > MAX_RUNS:  # before multiplying out: a few lines of lists can name billions of runs
+        raise UsageError(f"{path}: the matrix multiplies out to {size:,} runs, more than {MAX_RUNS:,}")
     return [dict(zip(matrix, combo)) for combo in itertools.product(*matrix.values())]
 
 
@@ -192,8 +203,8 @@ def _mapping(v: object, where: str) -> dict:
 
 
 def _expect(v: object, where: str) -> str:
-    if v not in EXPECTS:
-        raise UsageError(f"{where}: expected one of {', '.join(EXPECTS)}, got {v!r}")
+    if not isinstance(v, str) or v not in EXPECTS:
+        raise UsageError(f"{where}: expected one of {', '.join(EXPECTS)}, got {short(repr(v))}")
     return v
 
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import IO, Any, Callable, Iterable, Iterator
 
 from raft_jepsen.harness.errors import HistoryError
+from raft_jepsen.harness.history import source
 
 TYPES = ("invoke", "ok", "fail", "info")
 NEMESIS = "nemesis"
@@ -78,21 +79,30 @@ def op_from_dict(d: dict, where: str = "") -> Op:
     missing = [k for k in ("type", "process", "f") if k not in d]
     if missing:
         raise HistoryError(f"{where}: missing field {missing[0]!r}")
-    if d["type"] not in TYPES:
-        raise HistoryError(f"{where}: unknown type {d['type']!r} (expected one of {', '.join(TYPES)})")
-    if not isinstance(d["process"], (int, str)) or isinstance(d["process"], bool):
-        raise HistoryError(f"{where}: process must be an integer or \"nemesis\", got {d['process']!r}")
-    time = d.get("time", 0)
-    if not isinstance(time, int) or isinstance(time, bool):
-        raise HistoryError(f"{where}: time must be an integer (nanoseconds), got {time!r}")
     unknown = set(d) - {"index", "type", "process", "f", "key", "value", "time", "node", "error"}
     if unknown:
-        raise HistoryError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+        raise HistoryError(f"{where}: unknown field {_short(sorted(unknown)[0])}")
+    if d["type"] not in TYPES:
+        raise HistoryError(f"{where}: unknown type {_short(d['type'])} (expected one of {', '.join(TYPES)})")
+    process = d["process"]
+    if not (_is_int(process) or (isinstance(process, str) and process and len(process) <= 100)):
+        raise HistoryError(f"{where}: process must be an integer or \"nemesis\", got {_short(process)}")
+    if not isinstance(d["f"], str) or not d["f"] or len(d["f"]) > 100 or not d["f"].isprintable():
+        raise HistoryError(f"{where}: f must be a name (a string), got {_short(d['f'])}")
+    time = d.get("time", 0)
+    if not _is_int(time):
+        raise HistoryError(f"{where}: time must be an integer (nanoseconds), got {_short(time)}")
+    index = d.get("index", -1)
+    if not _is_int(index) or ("index" in d and index < 0):
+        raise HistoryError(f"{where}: index must be an integer from 0, got {_short(index)}")
+    for name in ("node", "error"):
+        if d.get(name) is not None and not isinstance(d[name], str):
+            raise HistoryError(f"{where}: {name} must be a string, got {_short(d[name])}")
     return Op(
-        index=d.get("index", -1),
+        index=index,
         type=d["type"],
-        process=d["process"],
-        f=str(d["f"]),
+        process=process,
+        f=d["f"],
         key=d.get("key"),
         value=d.get("value"),
         time=time,
@@ -101,39 +111,82 @@ def op_from_dict(d: dict, where: str = "") -> Op:
     )
 
 
-def read_jsonl(path: str | os.PathLike) -> Iterator[Op]:
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    text = repr(v)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_jsonl(
+    path: str | os.PathLike, *, deadline: float | None = None, warn: Callable[[str], None] | None = None
+) -> Iterator[Op]:
     """Stream ops from a history.jsonl; blank lines are skipped, indexes filled in if absent.
 
-    A truncated last line (the run was killed mid-write) is an error like any other: the caller
-    decides. Errors name the file and the line."""
-    for _, op in read_jsonl_lines(path):
+    Bounded as `history.source` says (size, line length, `deadline`: a `time.monotonic()` value).
+    A last line cut off mid-write (the run was killed) ends the history there, with a warning to
+    `warn`; without `warn` it is an error like any other. Errors name the file and the line."""
+    for _, op in read_jsonl_lines(path, deadline=deadline, warn=warn):
         yield op
 
 
-def read_jsonl_lines(path: str | os.PathLike) -> Iterator[tuple[int, Op]]:
+def read_jsonl_lines(
+    path: str | os.PathLike, *, deadline: float | None = None, warn: Callable[[str], None] | None = None
+) -> Iterator[tuple[int, Op]]:
     """read_jsonl, with the line number of each op (for errors found later, e.g. by pair())."""
-    try:
-        fh = open(path, encoding="utf-8")
-    except OSError as e:
-        raise HistoryError(f"{path}: cannot read ({e.strerror})") from None
-    with fh:
-        n = 0
+    lines = source.Lines(path, deadline)
+    last = -1
+    for lineno, line in lines:
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
         try:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    d = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise HistoryError(f"{where}: malformed JSON ({e.msg})") from None
-                op = op_from_dict(d, where)
-                if op.index < 0:
-                    op = replace(op, index=n)
-                n += 1
-                yield lineno, op
-        except UnicodeDecodeError:
-            raise HistoryError(f"{path}: not a UTF-8 text file") from None
+            d = json.loads(line, parse_constant=_no_constant, parse_int=_bounded_int)
+        except (json.JSONDecodeError, HistoryError) as e:
+            if lines.truncated == lineno and warn is not None:
+                warn(source.truncation_warning(path, lineno))
+                return
+            if isinstance(e, HistoryError):
+                raise HistoryError(f"{where}: {e}") from None
+            raise HistoryError(f"{where}: malformed JSON ({e.msg})") from None
+        except RecursionError:
+            raise HistoryError(f"{where}: a value nested too deeply") from None
+        op = op_from_dict(d, where)
+        for name in ("key", "value"):
+            v = getattr(op, name)
+            source.check_depth(v, f"{where}: {name}")
+            _check_numbers(v, f"{where}: {name}")
+        if op.index < 0:
+            op = replace(op, index=last + 1)
+        elif op.index <= last:
+            raise HistoryError(f"{where}: index {op.index} after index {last}: indexes must increase")
+        last = op.index
+        yield lineno, op
+
+
+def _no_constant(name: str) -> Any:
+    raise HistoryError(f"{name} is not a finite number")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > 21:  # 2^64 has 20 digits; int() of thousands of digits is refused by Python
+        raise HistoryError("an integer beyond 64 bits")
+    return int(text)
+
+
+def _check_numbers(value: Any, where: str) -> None:
+    """Floats that overflowed to infinity (1e400) and ints beyond 64 bits, anywhere in a value."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        else:
+            source.check_number(v, where)
 
 
 class HistoryWriter:

@@ -15,201 +15,118 @@ Every error names file:line.
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from raft_jepsen.harness.errors import HistoryError, UsageError
-from raft_jepsen.harness.history import CAS_MISMATCH, NEMESIS, TYPES, Op, pair, read_jsonl_lines
+from raft_jepsen.harness.history import CAS_MISMATCH, NEMESIS, TYPES, Op, edn, pair, read_jsonl_lines
+from raft_jepsen.harness.history.edn import Keyword
+from raft_jepsen.harness.history.source import Lines, truncation_warning
 
 FORMATS = ("jsonl", "edn", "porcupine-etcd", "porcupine-kv")
-
-
-# --- a small EDN reader -----------------------------------------------------------------------
-
-
-class Keyword(str):
-    """An EDN keyword, kept apart from strings while reading (`:nemesis` vs `"nemesis"`)."""
-
-
-_TOKEN = re.compile(
-    r"""(?P<skip>[\s,]+|;[^\n]*)
-      |(?P<string>"(?:[^"\\]|\\.)*")
-      |(?P<open>\#\{|[\[({])
-      |(?P<close>[\])}])
-      |(?P<atom>[^\s,\[\](){}";]+)""",
-    re.X,
-)
-_INT = re.compile(r"[+-]?\d+N?")
-_FLOAT = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?M?")
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
-_CLOSERS = {"[": "]", "(": ")", "{": "}", "#{": "}"}
-
-
-def _atom(text: str) -> Any:
-    if text == "nil":
-        return None
-    if text in ("true", "false"):
-        return text == "true"
-    if text.startswith(":"):
-        return Keyword(text[1:])
-    if _INT.fullmatch(text):
-        return int(text.rstrip("N"))
-    if _FLOAT.fullmatch(text):
-        return float(text.rstrip("M"))
-    return text  # a symbol
-
-
-class _EdnReader:
-    def __init__(self, text: str, source: str):
-        self.source = source
-        self.tokens: list[tuple[str, str, int]] = []
-        line, pos = 1, 0
-        while pos < len(text):
-            m = _TOKEN.match(text, pos)
-            if m is None:  # only an unterminated string gets here
-                raise HistoryError(f"{source}:{line}: unterminated string")
-            kind = m.lastgroup
-            if kind != "skip":
-                self.tokens.append((kind, m.group(), line))
-            line += m.group().count("\n")
-            pos = m.end()
-        self.pos = 0
-
-    def forms(self) -> list[tuple[int, Any]]:
-        """Every top-level form with the line it starts on."""
-        return self._located(lambda: self.pos < len(self.tokens))
-
-    def entries(self) -> list[tuple[int, Any]]:
-        """Like forms(), but the elements of a file that is one vector, each with its line."""
-        if not self.tokens or self.tokens[0][:2] != ("open", "["):
-            return self.forms()
-        self.pos = 1
-        out = self._located(lambda: self.pos < len(self.tokens) and self.tokens[self.pos][0] != "close")
-        if self.pos >= len(self.tokens) or self.tokens[self.pos][1] != "]":
-            raise HistoryError(f"{self.source}:{self.tokens[0][2]}: '[' is never closed")
-        if self.pos + 1 < len(self.tokens):
-            raise HistoryError(f"{self.source}:{self.tokens[self.pos + 1][2]}: text after the history vector")
-        return out
-
-    def _located(self, more: Callable[[], bool]) -> list[tuple[int, Any]]:
-        out = []
-        while more():
-            line = self.tokens[self.pos][2]
-            try:
-                out.append((line, self.form()))
-            except RecursionError:
-                raise HistoryError(f"{self.source}:{line}: nested too deeply") from None
-        return out
-
-    def form(self) -> Any:
-        kind, text, line = self.tokens[self.pos]
-        self.pos += 1
-        if kind == "string":
-            return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), text[1:-1])
-        if kind == "atom":
-            if text.startswith("#") and text != "#":  # a tagged literal (#inst, #uuid): keep the value
-                return self.form() if self.pos < len(self.tokens) else None
-            return _atom(text)
-        if kind == "close":
-            raise HistoryError(f"{self.source}:{line}: unexpected {text!r}")
-        items = []
-        while True:
-            if self.pos >= len(self.tokens):
-                raise HistoryError(f"{self.source}:{line}: {text!r} is never closed")
-            if self.tokens[self.pos][0] == "close":
-                closer = self.tokens[self.pos][1]
-                if closer != _CLOSERS[text]:
-                    raise HistoryError(f"{self.source}:{self.tokens[self.pos][2]}: {closer!r} closes {text!r}")
-                self.pos += 1
-                break
-            items.append(self.form())
-        if text == "{" and len(items) % 2:
-            raise HistoryError(f"{self.source}:{line}: a map needs an even number of forms")
-        try:
-            if text == "{":
-                return dict(zip(map(_hashable, items[::2]), items[1::2]))
-            if text == "#{":
-                return set(map(_hashable, items))
-        except TypeError:
-            raise HistoryError(f"{self.source}:{line}: a map key or set element cannot be a map") from None
-        return items
-
-
-def _hashable(v: Any) -> Any:
-    """Vectors as tuples, so that they can be map keys and set elements (maps cannot)."""
-    return tuple(map(_hashable, v)) if isinstance(v, list) else v
-
-
-def read_edn_forms(text: str, source: str) -> list[tuple[int, Any]]:
-    """Parse EDN text into (line, form) pairs: keywords are `Keyword`, vectors and lists are
-    lists, maps dicts, sets sets, nil None."""
-    return _EdnReader(text, source).forms()
-
-
-def _plain(v: Any) -> Any:
-    """EDN data as JSON-like data: keywords become their names, sets sorted lists."""
-    if isinstance(v, Keyword):
-        return str(v)
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, (set, frozenset)):
-        return sorted((_plain(x) for x in v), key=repr)
-    if isinstance(v, dict):
-        return {(str(k) if isinstance(k, Keyword) else k): _plain(x) for k, x in v.items()}
-    return v
 
 
 # --- Jepsen history.edn ----------------------------------------------------------------------
 
 
-def _read_text(path: str | os.PathLike) -> str:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-    except OSError as e:
-        raise HistoryError(f"{path}: cannot read ({e.strerror})") from None
-    except UnicodeDecodeError:
-        raise HistoryError(f"{path}: not a UTF-8 text file") from None
+def _plain(v: Any, where: str) -> Any:
+    """EDN data as JSON-like data: keywords become their names, sets sorted lists, map keys
+    strings (as JSON has them: `{1 2}` reads as {"1": 2})."""
+    if isinstance(v, Keyword):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        return [_plain(x, where) for x in v]
+    if isinstance(v, (set, frozenset)):
+        return sorted((_plain(x, where) for x in v), key=repr)
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            name = _key_text(k, where)
+            if name in out:
+                raise HistoryError(f"{where}: two map keys read as {name[:40]!r}")
+            out[name] = _plain(x, where)
+        return out
+    return v
+
+
+def _key_text(k: Any, where: str) -> str:
+    if isinstance(k, str):
+        return str(k)
+    return json.dumps(_plain(k, where), separators=(",", ":"))
+
+
+_OP_KEYS = ("type", "f", "process")
 
 
 def _op_from_map(m: Any, where: str, position: int, line: int) -> Op:
     if not isinstance(m, dict):
-        raise HistoryError(f"{where}: expected an op map, got {type(m).__name__}")
-    fields = {str(k): v for k, v in m.items()}
-    for name in ("type", "f", "process"):
+        raise HistoryError(f"{where}: expected an op map, got {_kind(m)}")
+    fields = {str(k): v for k, v in m.items() if isinstance(k, str)}
+    for name in _OP_KEYS:
         if name not in fields:
-            raise HistoryError(f"{where}: missing :{name}")
-    type_ = _plain(fields["type"])
-    if type_ not in TYPES:
-        raise HistoryError(f"{where}: unknown type {type_!r} (expected one of {', '.join(TYPES)})")
+            raise HistoryError(f"{where}: an op map without :{name} ({_short_map(m)})")
+    type_ = fields["type"]
+    if not isinstance(type_, str) or type_ not in TYPES:
+        raise HistoryError(f"{where}: unknown type {_show(type_)} (expected one of {', '.join(TYPES)})")
     process = fields["process"]
-    if isinstance(process, Keyword):
+    if isinstance(process, Keyword) and 0 < len(process) <= 100:
         process = str(process)
     elif not isinstance(process, int) or isinstance(process, bool):
-        raise HistoryError(f"{where}: process must be an integer or :nemesis, got {process!r}")
+        raise HistoryError(f"{where}: :process must be an integer or :nemesis, got {_show(process)}")
+    f = fields["f"]
+    if not isinstance(f, str) or not f or len(f) > 100:
+        raise HistoryError(f"{where}: :f must be a keyword, got {_show(f)}")
     t = fields.get("time", line)
     if not isinstance(t, int) or isinstance(t, bool):
-        raise HistoryError(f"{where}: time must be an integer (nanoseconds), got {t!r}")
+        raise HistoryError(f"{where}: :time must be an integer (nanoseconds), got {_show(t)}")
     index = fields.get("index", position)
-    if not isinstance(index, int) or isinstance(index, bool):
-        raise HistoryError(f"{where}: index must be an integer, got {index!r}")
+    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        raise HistoryError(f"{where}: :index must be an integer from 0, got {_show(index)}")
     error = fields.get("error")
     return Op(
         index=index,
-        type=type_,
+        type=str(type_),
         process=process,
-        f=str(_plain(fields["f"])),
-        key=_plain(fields.get("key")),
-        value=_plain(fields.get("value")),
+        f=str(f),
+        key=_plain(fields.get("key"), where),
+        value=_plain(fields.get("value"), where),
         time=t,
-        error=None if error is None else str(_plain(error)),
+        error=None if error is None else str(_plain(error, where))[:1000],
     )
 
 
-def _edn_located(path: str | os.PathLike) -> list[tuple[int, Op]]:
-    forms = _EdnReader(_read_text(path), str(path)).entries()
-    return [(line, _op_from_map(m, f"{path}:{line}", n, line)) for n, (line, m) in enumerate(forms)]
+def _kind(v: Any) -> str:
+    return {list: "a vector or list", dict: "a map", set: "a set", Keyword: "a keyword", str: "a string",
+            type(None): "nil", bool: "a boolean"}.get(type(v), type(v).__name__)
+
+
+def _show(v: Any) -> str:
+    text = f":{v}" if isinstance(v, Keyword) else repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _short_map(m: dict) -> str:
+    text = "{" + ", ".join(f"{_show(k)} {_show(v)}" for k, v in list(m.items())[:6]) + "}"
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _edn_located(path: str | os.PathLike, deadline: float | None = None,
+                 warn: Callable[[str], None] | None = None) -> Iterator[tuple[int, Op]]:
+    lines = Lines(path, deadline)
+    last = -1
+    try:
+        for n, (line, m) in enumerate(edn.read_file(lines, str(path))):
+            op = _op_from_map(m, f"{path}:{line}", last + 1, line)
+            if "index" in {str(k) for k in m} and op.index <= last:
+                raise HistoryError(f"{path}:{line}: :index {op.index} after :index {last}: indexes must increase")
+            last = op.index
+            yield line, op
+    except edn.Unterminated:
+        if lines.truncated is None or warn is None:
+            raise
+        warn(truncation_warning(path, lines.truncated))
 
 
 def read_edn(path: str | os.PathLike) -> list[Op]:
@@ -226,41 +143,48 @@ _ETCD_VALUE = re.compile(r"nil|-?\d+|\[\s*(-?\d+)\s+(-?\d+)\s*\]|:[\w-]+")
 def _etcd_value(text: str, where: str) -> Any:
     m = _ETCD_VALUE.fullmatch(text)
     if m is None:
-        raise HistoryError(f"{where}: cannot read value {text!r}")
+        raise HistoryError(f"{where}: cannot read value {text[:60]!r}")
     if text == "nil":
         return None
     if text.startswith(":"):
         return Keyword(text[1:])
     if m.group(1) is not None:
-        return [int(m.group(1)), int(m.group(2))]
-    return int(text)
+        return [edn.atom(m.group(1), where), edn.atom(m.group(2), where)]
+    return edn.atom(text, where)
 
 
-def _porcupine_etcd_located(path: str | os.PathLike) -> list[tuple[int, Op]]:
-    out: list[tuple[int, Op]] = []
+def _porcupine_etcd_located(path: str | os.PathLike, deadline: float | None = None,
+                            warn: Callable[[str], None] | None = None) -> Iterator[tuple[int, Op]]:
+    n = 0
     invoked: dict[int, Op] = {}
-    lines = _read_text(path).splitlines()
     # Jepsen logged a timed-out read as :fail and reused its process; we record it as info,
-    # so, as Jepsen does after info, that logical client continues under a fresh process id.
+    # so, as Jepsen does after info, that logical client continues under a fresh process id
+    # (above any process id the log uses: a scan first, bounded like the reading itself).
     renamed: dict[int, int] = {}
-    fresh = 1 + max((int(m.group(1)) for m in map(_ETCD_LINE.fullmatch, lines) if m), default=-1)
-    for lineno, line in enumerate(lines, 1):
+    fresh = 1 + max((int(m.group(1)) for _, line in Lines(path, deadline) if (m := _ETCD_LINE.fullmatch(line.rstrip("\n")))
+                     and len(m.group(1)) <= 18), default=-1)
+    lines = Lines(path, deadline)
+    for lineno, line in lines:
+        line = line.rstrip("\n")
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
         m = _ETCD_LINE.fullmatch(line)
-        if m is None:
+        if m is None or len(m.group(1)) > 18:
+            if lines.truncated == lineno and warn is not None:
+                warn(truncation_warning(path, lineno))
+                return
             raise HistoryError(f"{where}: not a jepsen.util op line")
         logged, type_, f = int(m.group(1)), m.group(2), m.group(3)
         process = renamed.get(logged, logged)
         value = _etcd_value(m.group(4), where)
         if type_ not in TYPES:
-            raise HistoryError(f"{where}: unknown type :{type_}")
+            raise HistoryError(f"{where}: unknown type :{type_[:40]}")
         if f not in ("read", "write", "cas"):
-            raise HistoryError(f"{where}: unknown operation :{f} (expected :read, :write or :cas)")
+            raise HistoryError(f"{where}: unknown operation :{f[:40]} (expected :read, :write or :cas)")
         error = None
         if type_ == "invoke":
-            op = Op(index=len(out), type="invoke", process=process, f=f, value=value, time=lineno)
+            op = Op(index=n, type="invoke", process=process, f=f, value=value, time=lineno)
             invoked[process] = op
         else:
             inv = invoked.pop(process, None)
@@ -272,9 +196,9 @@ def _porcupine_etcd_located(path: str | os.PathLike) -> list[tuple[int, Op]]:
                 type_, error, value = "info", str(value), inv.value
             elif type_ == "fail" and f == "cas":
                 error = CAS_MISMATCH
-            op = Op(index=len(out), type=type_, process=process, f=f, value=value, time=lineno, error=error)
-        out.append((lineno, op))
-    return out
+            op = Op(index=n, type=type_, process=process, f=f, value=value, time=lineno, error=error)
+        n += 1
+        yield lineno, op
 
 
 def read_porcupine_etcd(path: str | os.PathLike) -> list[Op]:
@@ -284,20 +208,28 @@ def read_porcupine_etcd(path: str | os.PathLike) -> list[Op]:
 # --- Porcupine kv (one EDN map per line) -----------------------------------------------------
 
 
-def _porcupine_kv_located(path: str | os.PathLike) -> list[tuple[int, Op]]:
-    out = []
-    for lineno, line in enumerate(_read_text(path).splitlines(), 1):
+def _porcupine_kv_located(path: str | os.PathLike, deadline: float | None = None,
+                          warn: Callable[[str], None] | None = None) -> Iterator[tuple[int, Op]]:
+    n = 0
+    lines = Lines(path, deadline)
+    for lineno, line in lines:
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
-        forms = read_edn_forms(line, str(path))
+        try:
+            forms = edn.read_text(line, str(path), lineno)
+        except edn.Unterminated:
+            if lines.truncated == lineno and warn is not None:
+                warn(truncation_warning(path, lineno))
+                return
+            raise
         if len(forms) != 1:
             raise HistoryError(f"{where}: expected one op map per line")
-        op = _op_from_map(forms[0][1], where, len(out), lineno)
+        op = _op_from_map(forms[0][1], where, n, lineno)
         if op.process == NEMESIS or op.f not in ("get", "put", "append"):
             raise HistoryError(f"{where}: unknown operation {op.f!r} (expected get, put or append)")
-        out.append((lineno, op))
-    return out
+        n += 1
+        yield lineno, op
 
 
 def read_porcupine_kv(path: str | os.PathLike) -> list[Op]:
@@ -314,7 +246,7 @@ def guess_format(path: str | os.PathLike) -> str:
         return "jsonl"
     if name.endswith(".edn"):
         return "edn"
-    first = next((line.strip() for line in _read_text(path).splitlines() if line.strip()), "")
+    first = next((line.strip() for _, line in Lines(path) if line.strip()), "")
     if not first:
         return "jsonl"  # an empty history reads the same in every format
     if first.startswith("INFO") and "jepsen.util" in first:
@@ -323,26 +255,39 @@ def guess_format(path: str | os.PathLike) -> str:
         return "porcupine-kv"
     if first.startswith("{\""):
         return "jsonl"
-    if first.startswith(("{:", "[")):
+    if first.startswith(("{:", "[", "(", ";", "#")):
         return "edn"
     raise UsageError(f"{path}: cannot tell the history format; pass --format ({', '.join(FORMATS)})")
 
 
-_LOCATED: dict[str, Callable[[str | os.PathLike], list[tuple[int, Op]]]] = {
-    "jsonl": lambda path: list(read_jsonl_lines(path)),
+_LOCATED: dict[str, Callable[..., Iterator[tuple[int, Op]]]] = {
+    "jsonl": read_jsonl_lines,
     "edn": _edn_located,
     "porcupine-etcd": _porcupine_etcd_located,
     "porcupine-kv": _porcupine_kv_located,
 }
 
 
-def load(path: str | os.PathLike, fmt: str | None = None) -> list[Op]:
-    """Read a history in any format, checked well formed (pair()); every error names file:line."""
+def load(path: str | os.PathLike, fmt: str | None = None, *, deadline: float | None = None,
+         warn: Callable[[str], None] | None = None) -> list[Op]:
+    """Read a history in any format, checked well formed (pair()); every error names file:line.
+
+    Reading streams and is bounded (`history.source`); past `deadline` (a `time.monotonic()`
+    value) it raises `ReadDeadline`. A last line cut off mid-write ends the history before it,
+    with a warning to `warn` (without `warn`, an error)."""
     fmt = fmt or guess_format(path)
     if fmt not in _LOCATED:
         raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
-    located = _LOCATED[fmt](path)
-    lines = {id(op): line for line, op in located}
-    ops = [op for _, op in located]
+    lines: dict[int, int] = {}
+    ops = []
+    for line, op in _LOCATED[fmt](path, deadline=deadline, warn=warn):
+        lines[id(op)] = line
+        ops.append(op)
     pair(ops, str(path), locate=lambda op: f"{path}:{lines[id(op)]}")
     return ops
+
+
+def read_edn_forms(text: str, source: str) -> list[tuple[int, Any]]:
+    """Parse EDN text into (line, form) pairs: keywords are `Keyword`, vectors and lists are
+    lists, maps dicts, sets sets, nil None."""
+    return edn.read_text(text, source)

@@ -60,13 +60,17 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[RoleChange]:
                 d = json.loads(line)
             except ValueError:
                 continue
-            if not isinstance(d, dict) or not isinstance(d.get("time"), int) or not isinstance(d.get("node"), str):
+            if not isinstance(d, dict) or not _is_int64(d.get("time")) or not isinstance(d.get("node"), str):
                 continue
             role, term, leader = d.get("role"), d.get("term"), d.get("leader")
             yield RoleChange(
                 time=d["time"],
                 node=d["node"],
                 role=role if isinstance(role, str) else "follower",
-                term=term if isinstance(term, int) and not isinstance(term, bool) else None,
+                term=term if _is_int64(term) else None,
                 leader=leader if isinstance(leader, str) else None,
             )
+
+
+def _is_int64(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and -(1 << 63) <= v < 1 << 63

@@ -108,6 +108,12 @@ class Net:
         rules added through iptables-legacy survive an nft flush and must not go unnoticed."""
         return on_each(self.nodes, self._heal_one)
 
+    def remove(self) -> dict[str, list[str]]:
+        """Take the RJ chain and INPUT's jump to it away on every node: a host is left with the
+        firewall it had (a container would not care; a real host must). Returns what is left of
+        either per node (a clean removal returns only empty lists)."""
+        return on_each(self.nodes, self._remove_one)
+
     def probe(self, timeout: float | None = None) -> Matrix:
         """One exec per node, in parallel: which peers does each node fail to reach within
         `timeout` (default: the Net's probe timeout)?"""
@@ -154,6 +160,16 @@ class Net:
             "iptables-save",
         )
         return [line for line in saved.splitlines() if line.startswith(f"-A {CHAIN} ")]
+
+    def _remove_one(self, node: Node) -> list[str]:
+        saved = _run(
+            node,
+            f"while iptables-nft -w -C INPUT -j {CHAIN} 2>/dev/null; do iptables-nft -w -D INPUT -j {CHAIN} || exit 1; done;"
+            f" if iptables-nft -w -n -L {CHAIN} >/dev/null 2>&1; then iptables-nft -w -F {CHAIN} && iptables-nft -w -X {CHAIN} || exit 1; fi;"
+            f" iptables-nft-save -t filter; echo {shlex.quote(_SAVE_SEPARATOR)}; iptables-legacy-save -t filter 2>/dev/null || true",
+            "iptables chain removal",
+        )
+        return [line for line in saved.splitlines() if line.startswith(f":{CHAIN} ") or line.endswith(f"-j {CHAIN}")]
 
     def _probe_one(self, node: Node, timeout: float) -> frozenset[str]:
         peers = {self._ip[p.name]: p.name for p in self.nodes if p.name != node.name}

@@ -79,6 +79,9 @@ class PartitionNemesis:
 
     def teardown(self) -> None:
         self._heal_or_raise()
+        left = {n: rules for n, rules in self.net.remove().items() if rules}
+        if left:
+            raise EnvironmentProblem(f"the RJ chain could not be removed: {left}")
 
     def _start(self, started: float) -> dict:
         kind = self.rng.choices(self.kinds, self.weights)[0]

@@ -46,6 +46,12 @@ class Daemon:
         together die at the same instant."""
         self._run(node, f"at={int((at or 0) * 1e9)}\n" + _KILL, "kill")
 
+    def forget(self, node: Node) -> None:
+        """Kill the process and remove its pid files: the node as it was before the first start
+        (the log stays; the pid file's folder too, as it may have been there before)."""
+        self.kill(node)
+        self._run(node, f"rm -f {shlex.quote(self.pid_file)} {shlex.quote(self.pid_file + '.start')}", "cleanup")
+
     def pause(self, node: Node) -> None:
         self._run(node, _PAUSE, "pause")
 

@@ -54,9 +54,9 @@ class RaftKV:
         self.start(node)
 
     def teardown(self, node: Node) -> None:
-        self.kill(node)  # SIGKILL ends a stopped process too
+        self.daemon.forget(node)  # SIGKILL ends a stopped process too; then its pid files go
         # Emptied, not removed: it may be a mount point (the lose-unsynced fault's filesystem).
-        node.remote.exec(f"mkdir -p {DATA_DIR} && find {DATA_DIR} -mindepth 1 -delete && rm -f {PID_FILE}")
+        node.remote.exec(f"mkdir -p {DATA_DIR} && find {DATA_DIR} -mindepth 1 -delete")
 
     def client(self, node: Node) -> Client:
         return ProtocolClient({n.name: n.client_addr for n in self.nodes}, retries=self.client_retries)

@@ -27,6 +27,7 @@ class FakeHost:
     ip: str
     drops: set[str] = field(default_factory=set)
     jump: bool = False  # INPUT -j RJ present
+    chain: bool = False  # the RJ chain exists
     legacy_rules: list[str] = field(default_factory=list)  # survive nft restores, like the real thing
     inert: bool = False  # rules are accepted but never take effect
     slow_probe_s: float = 0.0  # a probe with a shorter timeout sees every peer cut (a loaded host)
@@ -46,6 +47,9 @@ class FakeRemote:
         self.host.commands.append(cmd)
         if "iptables-nft-restore" in cmd:
             return self._restore(cmd)
+        if "-D INPUT -j RJ" in cmd and "-X RJ" in cmd:  # Net.remove: the jump, then the chain
+            self.host.jump, self.host.chain, self.host.drops = False, False, set()
+            return self._save()
         if "iptables-nft-save" in cmd:
             return self._save()
         if cmd.startswith("sh -c") and PROBE_NAME in cmd:
@@ -59,11 +63,11 @@ class FakeRemote:
         self.host.drops = {
             ip for line in payload.splitlines() if line.startswith("-A RJ -s ") for ip in line.split()[3].split(",")
         }
-        self.host.jump = True
+        self.host.jump = self.host.chain = True
         return Result(0)
 
     def _save(self) -> Result:
-        nft = ["*filter", ":INPUT ACCEPT [0:0]", ":RJ - [0:0]"]
+        nft = ["*filter", ":INPUT ACCEPT [0:0]"] + ([":RJ - [0:0]"] if self.host.chain else [])
         if self.host.jump:
             nft.append("-A INPUT -j RJ")
         nft += [f"-A RJ -s {ip}/32 -j DROP" for ip in sorted(self.host.drops)]

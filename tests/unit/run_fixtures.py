@@ -223,7 +223,8 @@ def _count_calls(ops: list[Op]) -> int:
 
 def make_not_a_run(root: Path, kind: str) -> Path:
     """Folders the report must refuse with one line: empty, bad JSON, wrong schema, a field of the
-    wrong type, a torn history."""
+    wrong type, a torn line in the history (a cut-off last line is not one: it is left out, with a
+    note)."""
     d = root / f"broken-{kind}"
     d.mkdir(parents=True)
     if kind == "bad-json":
@@ -234,5 +235,5 @@ def make_not_a_run(root: Path, kind: str) -> Path:
         (d / "results.json").write_text(json.dumps({"schema": 1, "valid": True, "checkers": [], "started_epoch_ns": 0}))
     elif kind == "bad-history":
         (d / "results.json").write_text(json.dumps({"schema": 1, "valid": True, "started_epoch_ns": 0}))
-        (d / "history.jsonl").write_text('{"index": 0, "type": "invoke", "process": 1, "f": "read", "time": 0}\n{"trunc')
+        (d / "history.jsonl").write_text('{"index": 0, "type": "invoke", "process": 1, "f": "read", "time": 0}\n{"trunc\n{}\n')
     return d

@@ -172,6 +172,8 @@ def test_setup_cleans_a_previous_runs_rules_and_teardown_is_safe_twice():
     nemesis.teardown()
     nemesis.teardown()
     assert all(not p for p in cluster.drops().values())
+    # a host is left with the firewall it had: no RJ chain, no jump to it (issue 13)
+    assert not any(cluster.host(n).chain or cluster.host(n).jump for n in ("n1", "n2", "n3"))
 
 
 def test_teardown_raises_when_the_heal_cannot_be_proven():

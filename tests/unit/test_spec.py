@@ -41,7 +41,7 @@ def test_the_saved_spec_replays_exactly(tmp_path):
         ({"nodez": 3}, "unknown option 'nodez'"),
         ({"nodes": "five"}, "nodes: expected an integer, got 'five'"),
         ({"nodes": True}, "nodes: expected an integer"),
-        ({"rate": 0}, "rate: must be positive"),
+        ({"rate": 0}, "rate: must be at least 0.01, got 0"),
         ({"recovery_time": -1}, "recovery-time: must be at least 0"),
         ({"leave-running": "yes"}, "leave-running: expected true or false"),
         ({"nemesis": [1]}, "nemesis: expected a list of names"),
@@ -81,3 +81,74 @@ def test_bad_files_are_one_line(tmp_path, text, message):
 def test_a_missing_file_is_one_line(tmp_path):
     with pytest.raises(UsageError, match="cannot read"):
         specs.load(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        ({"time-limit": "inf"}, "--time-limit: expected a finite number, got inf"),
+        ({"time-limit": "nan"}, "--time-limit: expected a finite number, got nan"),
+        ({"time-limit": "1e999"}, "--time-limit: expected a finite number"),
+        ({"recovery-time": "inf"}, "--recovery-time: expected a finite number"),
+        ({"nemesis-interval": "inf"}, "--nemesis-interval: expected a finite number"),
+        ({"nemesis-interval": "0.001"}, "--nemesis-interval: must be at least 0.1"),
+        ({"availability-window": "-inf"}, "--availability-window: expected a finite number"),
+        ({"rate": "1e-300"}, "--rate: must be at least 0.01, got 1e-300"),
+        ({"rate": "1e300"}, "--rate: must be at most 100000"),
+        ({"concurrency": "100000"}, "--concurrency: must be at most 1000, got 100000"),
+        ({"test-count": "1000000"}, "--test-count: must be at most 10000"),
+        ({"seed": "9" * 5000}, "--seed: expected an integer, got '99999"),
+        ({"seed": str(2**63)}, "--seed: must be at most"),
+        ({"name": "a\0b"}, "--name: control characters (NUL, newline, ...) are not allowed"),
+        ({"name": "x" * 101}, "--name: must be a plain folder name of at most 100 characters"),
+        ({"store": "st\0re"}, "--store: control characters"),
+        ({"junit": "j\nunit.xml"}, "--junit: control characters"),
+        ({"system": "raftkv\0"}, "--system: control characters"),
+        ({"nemesis": "partition,ki\0ll"}, "--nemesis: control characters"),
+        ({"bug": ["x" * 10_000]}, "--bug: at most 100 characters"),
+        ({"system-opt": ["simulate-page-cache=\0"]}, "--system-opt: control characters"),
+        ({"store": ""}, "--store: expected a path"),
+    ],
+)
+def test_numbers_finite_and_in_range_names_plain(flags, message):
+    with pytest.raises(UsageError) as e:
+        specs.build(flags=flags)
+    assert message in str(e.value)
+    assert "\n" not in str(e.value) and len(str(e.value)) < 400
+
+
+def test_a_huge_value_is_quoted_short():
+    with pytest.raises(UsageError) as e:
+        specs.build({"workload": "w" * 100_000})
+    assert len(str(e.value)) < 300
+
+
+@pytest.mark.parametrize("text, message", [
+    ("seed: " + "9" * 5000 + "\n", "not valid YAML"),  # beyond int()'s digit limit
+    ("nodes: " + "[" * 5000 + "]" * 5000 + "\n", "t.yaml"),
+    ("a: &a [1]\nb: *a\n", "aliases (*name) are not allowed"),
+    ("time-limit: .inf\n", "time-limit: expected a finite number"),
+    ("rate: .nan\n", "rate: expected a finite number"),
+])
+def test_bad_yaml_values_are_one_line(tmp_path, text, message):
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    with pytest.raises(UsageError) as e:
+        specs.load(path)
+    assert message in str(e.value) and "\n" not in str(e.value) and len(str(e.value)) < 400
+
+
+def test_paths_are_checked_before_anything_runs(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UsageError, match="junit: .*no such folder"):
+        specs.check_paths(specs.build({"junit": str(tmp_path / "missing" / "j.xml"), "store": str(tmp_path)}))
+    with pytest.raises(UsageError, match="is a folder, not a file"):
+        specs.check_paths(specs.build({"junit": str(tmp_path), "store": str(tmp_path)}))
+    with pytest.raises(UsageError, match="store: .*is not a folder"):
+        specs.check_paths(specs.build({"store": str(tmp_path / "file" / "store")}))
+    with pytest.raises(UsageError, match="store: cannot write in /proc"):  # read-only even for root
+        specs.check_paths(specs.build({"store": "/proc/rj-store"}))
+    with pytest.raises(UsageError, match="cannot read"):
+        specs.check_paths(specs.build({"remote": "ssh", "nodes-file": str(tmp_path / "nodes.yaml"), "store": str(tmp_path)}))
+    specs.check_paths(specs.build({"store": str(tmp_path / "new" / "store"), "junit": str(tmp_path / "j.xml")}))
+    assert not (tmp_path / "new").exists()  # checking creates nothing

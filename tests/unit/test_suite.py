@@ -91,7 +91,7 @@ def test_a_run_that_cannot_start_is_unknown_exit_2(tmp_path, runs, capsys):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("- just a list\n", "a suite is a mapping"),
+    ("- just a list\n", "expected a mapping, got list: not a suite"),
     ("matrix: {seed: []}\n", "matrix.seed must be a non-empty list"),
     ("matrix: {seed: [1]}\nexpect: sometimes\n", "expect: expected one of"),
     ("runs: [{seed: 1, expect: maybe}]\n", "runs[1].expect"),
@@ -104,3 +104,42 @@ def test_bad_suite_files_are_one_line_exit_3(tmp_path, runs, capsys, text, messa
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert runs == []
+
+
+@pytest.mark.parametrize("text, message", [
+    ("runs: [{nodes: 0}]\n", "runs[1]: nodes: must be at least 1"),
+    ("matrix: {seed: [1, 2]}\nruns: [{seed: 1}, {workload: bank}]\n", "unknown workload 'bank'"),
+    ("runs: [{seed: 1}, {nodez: 3}]\n", "runs[2]: unknown option 'nodez'"),
+    ("options: {time-limit: .inf}\nmatrix: {seed: [1]}\n", "matrix run 1: time-limit: expected a finite number"),
+    ("runs: [{bug: [no-such-bug]}]\n", "unknown bug 'no-such-bug'"),
+    ("runs: [{nodes: 16}]\n", "a Docker cluster has 1 to 15 nodes"),
+    ("runs: [{junit: /nonexistent-folder/j.xml}]\n", "runs[1]: junit: /nonexistent-folder: no such folder"),
+    ("matrix: {seed: &s [1, 2]}\nruns: *s\n", "aliases (*name) are not allowed"),
+    ("matrix: {" + ", ".join(f"k{i}: [{', '.join(map(str, range(10)))}]" for i in range(12)) + "}\n",
+     "multiplies out to 1,000,000,000,000 runs"),
+    ("runs: [{expect: " + "x" * 5000 + "}]\n", "got 'xxx"),
+])
+def test_every_entry_is_checked_before_any_runs_dry_run_too(tmp_path, runs, capsys, text, message):
+    for extra in ([], ["--dry-run"]):
+        assert cli(["suite", str(_suite(tmp_path, text)), *extra]) == 3
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and len(err) < 500
+        assert runs == []
+
+
+def test_expect_auto_honours_bug_and_bugs(tmp_path, runs, capsys):
+    plan = load_suite(_suite(tmp_path, "expect: auto\nruns: [{bug: [stale-read]}, {bugs: stale-read}, {seed: 1}]\n"))
+    assert [r.expect for r in plan] == ["invalid", "invalid", "valid"]
+
+
+def test_a_non_utf8_suite_is_one_line(tmp_path, runs, capsys):
+    path = tmp_path / "suite.yaml"
+    path.write_bytes(b"runs: [{seed: 1}]\n# \xff\xfe\n")
+    assert cli(["suite", str(path)]) == 3
+    assert "not a UTF-8 text file" in capsys.readouterr().err
+
+
+def test_a_bad_junit_path_is_refused_before_any_run(tmp_path, runs, capsys):
+    suite = _suite(tmp_path, "runs: [{seed: 1}]\n")
+    assert cli(["suite", str(suite), "--junit", str(tmp_path / "missing" / "j.xml")]) == 3
+    assert "no such folder" in capsys.readouterr().err and runs == []
