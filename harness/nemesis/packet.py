@@ -169,6 +169,17 @@ def heal_command(any_peer_ip: str | None) -> str:
 {{ iptables-nft-save -t filter; iptables-legacy-save -t filter 2>/dev/null; }} | grep -E '^-A ({QUEUE_CHAIN}|{LOSS_CHAIN}) ' || true"""
 
 
+def remove_command() -> str:
+    """Take both chains and their jumps away (after a heal): a real host is left with the
+    firewall it had. Prints whatever of them is still there."""
+    parts = []
+    for hook, chain in (("OUTPUT", QUEUE_CHAIN), ("INPUT", LOSS_CHAIN)):
+        parts.append(f"while iptables-nft -w -C {hook} -j {chain} 2>/dev/null; do iptables-nft -w -D {hook} -j {chain} || exit 1; done")
+        parts.append(f"if iptables-nft -w -n -L {chain} >/dev/null 2>&1; then iptables-nft -w -F {chain} && iptables-nft -w -X {chain} || exit 1; fi")
+    check = f"iptables-nft-save -t filter | grep -E '^:({QUEUE_CHAIN}|{LOSS_CHAIN}) |-j ({QUEUE_CHAIN}|{LOSS_CHAIN})$' || true"
+    return "; ".join(parts) + "; " + check
+
+
 def probe_command(peer_ips: Sequence[str], wait_ms: float, count: int = 40) -> str:
     return ("PYTHONPATH=" + tools.TOOLS_DIR + " python3 -m rjtools.probe measure "
             + shlex.join(["--port", str(ECHO_PORT), "--count", str(count), "--interval-ms", "5",
@@ -240,6 +251,8 @@ class PacketNemesis:
     def teardown(self) -> None:
         leftover = self._heal_all()
         on_each(self.nodes.values(), lambda node: tools.run(node, tools.stop_command("probe-echo"), "probe echo stop"))
+        removed = on_each(self.nodes.values(), lambda node: tools.run(node, remove_command(), "iptables chain removal"))
+        leftover.update({n: out.split("\n") for n, out in removed.items() if out.strip()})
         if leftover:
             raise EnvironmentProblem(f"packet fault heal not verified: rules left {leftover}")
 

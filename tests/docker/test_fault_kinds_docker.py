@@ -35,8 +35,10 @@ def cluster(docker_client, node_image):
 
 
 def our_rules(node):
+    """Our chains, their rules and the jumps to them: a host is left with the firewall it had."""
     saved = node.remote.exec("iptables-nft-save -t filter; iptables-legacy-save -t filter 2>/dev/null || true").stdout
-    return [line for line in saved.splitlines() if line.startswith(("-A RJQ ", "-A RJL "))]
+    return [line for line in saved.splitlines()
+            if line.startswith(("-A RJQ ", "-A RJL ", ":RJQ ", ":RJL ")) or line.endswith(("-j RJQ", "-j RJL"))]
 
 
 def running(node, module):
