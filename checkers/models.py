@@ -9,6 +9,13 @@ A model is a small value of functions, as in Porcupine's `model.go`:
   call certainly had no effect and told us nothing (it is dropped before the search);
 - `partition` optional P-compositionality: the checker checks each part on its own;
 - `prune` optional: removes indeterminate operations whose presence can never matter;
+- `read_only(input, output)` optional: this operation never changes the state where it can take
+  effect (a read, an observed cas mismatch); the search then lets it take effect as soon as it
+  fits, with no choice to undo (see `linearizable.search`);
+- `contradictions(ops)` optional: operations that no linearization can hold, found without
+  search (a read of a value nobody wrote), each with the reason in words;
+- `integers(ops)` optional: the operations as a small fixed model on integers that both search
+  cores run without calling back into Python (see `IntModel`), or None when these ops do not fit;
 - `describe_operation(input, output)`, `describe_state(state)` for explanations.
 
 An indeterminate operation (completion `info`, or none) has output `UNKNOWN`: any output is
@@ -65,6 +72,30 @@ class Model:
     describe_state: Callable[[Any], str]
     partition: Callable[[list[Operation]], list[list[Operation]]] | None = None
     prune: Callable[[list[Operation]], list[Operation]] | None = None
+    read_only: Callable[[Any, Any], bool] | None = None
+    contradictions: Callable[[list[Operation]], list[tuple[Operation, str]]] | None = None
+    integers: Callable[[list[Operation]], IntModel | None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IntModel:
+    """A partition's operations as one of the fixed models both search cores know (the Rust one
+    runs it natively, with no call back into Python per step). Per op: `f` the opcode, `a` and
+    `b` its arguments and `out` its output, as value ids.
+
+    - kind "register": values are ids (0 is nil, the initial state) and a state is a value id.
+      read: fits when out == state; write: state a; cas: out 1 ok (fits when state == a, then b),
+      0 observed mismatch (fits when state != a), 2 indeterminate (b if state == a, else state).
+    - kind "text" (Porcupine's kv): `texts` holds the strings, `a` and `out` index them; state 0
+      is "". get (READ): fits when the state's text is texts[out]; put (WRITE): texts[a];
+      append: the state's text + texts[a]. State ids are numbered as texts are first reached."""
+
+    kind: str
+    f: list[int]
+    a: list[int]
+    b: list[int]
+    out: list[int]
+    texts: list[str] | None = None
 
 
 def freeze(value: Any) -> Hashable:
@@ -229,6 +260,70 @@ def prune_register(ops: list[Operation]) -> list[Operation]:
 _register_encode = _encoder({"read": READ, "write": WRITE, "cas": CAS}, {"read"})
 
 
+def _register_read_only(inp: tuple, out: Any) -> bool:
+    return inp[0] == READ or (inp[0] == CAS and out is False)
+
+
+def register_contradictions(ops: list[Operation], init: Any = None) -> list[tuple[Operation, str]]:
+    """Reads (and successful cases, which read `old`) that no order can satisfy: the value was
+    never written by any operation, or every write of it began after the read had completed.
+    Each is not linearizable on its own: from the initial state it would read a value the
+    register never held."""
+    first_write: dict[Any, float] = {}  # value -> earliest call of an op that may write it
+    for op in ops:
+        f, a, b = op.input
+        v = a if f == WRITE else (b if f == CAS and op.output is not False else None)
+        if f == WRITE or (f == CAS and op.output is not False):
+            if v not in first_write or op.call < first_write[v]:
+                first_write[v] = op.call
+    found = []
+    for op in ops:
+        f, a, _ = op.input
+        if f == READ:
+            seen, what = op.output, "read"
+        elif f == CAS and op.output is True:
+            seen, what = a, "cas"
+        else:
+            continue
+        if seen == init:
+            continue
+        began = first_write.get(seen)
+        if began is None:
+            found.append((op, f"{what} saw {show(seen)}, a value no operation wrote"))
+        elif op.ret is not None and op.ret < began:
+            found.append((op, f"{what} saw {show(seen)} and completed at {op.ret}, before any write of "
+                              f"{show(seen)} began (the first at {began})"))
+    return found
+
+
+def register_integers(inputs: list[tuple], outputs: list[Any]) -> IntModel:
+    """Register ops (input (f, a, b), output) on value ids, nil being 0."""
+    ids: dict[Any, int] = {None: 0}
+
+    def vid(v: Any) -> int:
+        got = ids.get(v)
+        if got is None:
+            got = ids[v] = len(ids)
+        return got
+
+    f, a, b, out = [], [], [], []
+    for (code, x, y), o in zip(inputs, outputs):
+        f.append(code)
+        a.append(vid(x) if code != READ else 0)
+        b.append(vid(y) if code == CAS else 0)
+        if code == READ:
+            out.append(vid(o))
+        elif code == CAS:
+            out.append({True: 1, False: 0}.get(o, 2) if o is not UNKNOWN else 2)
+        else:
+            out.append(0)
+    return IntModel("register", f, a, b, out)
+
+
+def _register_ints(ops: list[Operation]) -> IntModel:
+    return register_integers([op.input for op in ops], [op.output for op in ops])
+
+
 def _register(name: str, partition: Callable | None) -> Model:
     return Model(
         name=name,
@@ -239,6 +334,9 @@ def _register(name: str, partition: Callable | None) -> Model:
         describe_state=show,
         partition=partition,
         prune=prune_register,
+        read_only=_register_read_only,
+        contradictions=register_contradictions,
+        integers=_register_ints,
     )
 
 
@@ -261,6 +359,25 @@ def _kv_encode(call: Call) -> tuple[Hashable, Any] | None:
     return (freeze(call.invoke.key), encoded[0]), encoded[1]
 
 
+def _kv_ints(ops: list[Operation]) -> IntModel | None:
+    """One key's ops are a register's (the whole map, several keys, stays in Python)."""
+    if len({freeze(op.key) for op in ops}) > 1:
+        return None
+    return register_integers([op.input[1] for op in ops], [op.output for op in ops])
+
+
+def _kv_contradictions(ops: list[Operation]) -> list[tuple[Operation, str]]:
+    by: dict[Any, list[Operation]] = {}
+    for op in ops:
+        by.setdefault(op.input[0], []).append(op)
+    found = []
+    for key, mine in by.items():
+        unwrapped = [Operation(op.id, op.key, op.input[1], op.output, op.call, op.ret) for op in mine]
+        back = {op.id: op for op in mine}
+        found += [(back[op.id], f"{show(key)}: {why}") for op, why in register_contradictions(unwrapped)]
+    return found
+
+
 def _describe_kv_state(state: frozenset) -> str:
     return "{" + ", ".join(f"{show(k)} {show(v)}" for k, v in sorted(state, key=repr)) + "}"
 
@@ -275,6 +392,21 @@ def _string_kv_step(state: str, inp: tuple, out: Any) -> tuple[bool, str]:
     if f == WRITE:
         return True, a
     return True, state + a
+
+
+def _string_kv_ints(ops: list[Operation]) -> IntModel:
+    texts: dict[str, int] = {"": 0}
+
+    def tid(t: str) -> int:
+        got = texts.get(t)
+        if got is None:
+            got = texts[t] = len(texts)
+        return got
+
+    f = [op.input[0] for op in ops]
+    a = [tid(op.input[1]) if op.input[0] != READ else 0 for op in ops]
+    out = [tid(op.output) if op.input[0] == READ else 0 for op in ops]
+    return IntModel("text", f, a, [0] * len(ops), out, list(texts))
 
 
 def _describe_string_kv_op(inp: tuple, out: Any) -> str:
@@ -348,6 +480,7 @@ def _read_and_update(name: str, init: Callable[[], Hashable], step: Callable, up
         encode=_typed(_encoder({update: code, "read": READ}, {"read"}), *types),
         describe_operation=_describe_generic({code: update, READ: "read"}),
         describe_state=show,
+        read_only=lambda inp, out: inp[0] == READ,
     )
 
 
@@ -363,6 +496,9 @@ MODELS: dict[str, Model] = {
         describe_operation=lambda inp, out: f"{show(inp[0])}: {_describe_register_op(inp[1], out)}",
         describe_state=_describe_kv_state,
         partition=by_key,
+        read_only=lambda inp, out: _register_read_only(inp[1], out),
+        contradictions=_kv_contradictions,
+        integers=_kv_ints,
     ),
     "string-kv": Model(  # Porcupine's kvModel: get/put/append, "" initially
         name="string-kv",
@@ -373,6 +509,8 @@ MODELS: dict[str, Model] = {
         describe_operation=_describe_string_kv_op,
         describe_state=show,
         partition=by_key,
+        read_only=lambda inp, out: inp[0] == READ,
+        integers=_string_kv_ints,
     ),
     # read returns the whole set
     "set": _read_and_update("set", frozenset, _set_step, "add", ADD,

@@ -17,6 +17,11 @@ impl Answers {
         }
     }
 
+    /// Bytes held: 16 bytes and a control byte per slot.
+    pub fn bytes(&self) -> usize {
+        self.table.capacity() * 17
+    }
+
     pub fn get(&self, op: usize, state: usize) -> Option<i64> {
         let key = key(op, state);
         self.table.find(mix(key), |&(k, _)| k == key).map(|&(_, answer)| answer)

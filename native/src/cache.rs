@@ -33,6 +33,11 @@ impl Cache {
         self.table.len()
     }
 
+    /// Bytes held: the table's slots (16 bytes and a control byte each) and the arena.
+    pub fn bytes(&self) -> usize {
+        self.table.capacity() * 17 + self.arena.capacity() * 8
+    }
+
     /// Adds `row` under `hash`; false when an equal row was already there.
     pub fn insert(&mut self, row: &[u64], hash: u64) -> bool {
         let width = row.len();

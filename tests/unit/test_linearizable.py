@@ -108,7 +108,7 @@ def test_deadline_gives_unknown_naming_the_partition():
 
 def test_memory_bound_gives_unknown():
     # ten concurrent writes, then reads that no order explains: the search must try them all
-    spec = [("write", v, 0, 10, "ok", v, None, "k") for v in range(10)] + [("read", None, 11, 12, "ok", 99, None, "k")]
+    spec = [("write", v, 0, 10, "ok", v, None, "k") for v in range(10)] + [("read", None, 11, 12, "ok", 3, None, "k"), ("read", None, 13, 14, "ok", 4, None, "k")]
     result = LinearizabilityChecker("cas-register", timeout=None, max_states=100).check(build(spec))
     assert result["valid"] == "unknown"
     assert "memory bound" in result["unknown"][0]["reason"]
