@@ -17,9 +17,9 @@ impl Answers {
         }
     }
 
-    /// Bytes held: 16 bytes and a control byte per slot.
+    /// Bytes in use: 16 bytes and a control byte per slot, at the load factor of 7/8.
     pub fn bytes(&self) -> usize {
-        self.table.capacity() * 17
+        self.table.len() * 17 * 8 / 7
     }
 
     pub fn get(&self, op: usize, state: usize) -> Option<i64> {

@@ -33,9 +33,11 @@ impl Cache {
         self.table.len()
     }
 
-    /// Bytes held: the table's slots (16 bytes and a control byte each) and the arena.
+    /// Bytes in use: the table's slots (16 bytes and a control byte each, at the table's load
+    /// factor of 7/8) and the arena's rows. Capacity reserved beyond that is not counted: the
+    /// pages are not touched until used.
     pub fn bytes(&self) -> usize {
-        self.table.capacity() * 17 + self.arena.capacity() * 8
+        self.table.len() * 17 * 8 / 7 + self.arena.len() * 8
     }
 
     /// Adds `row` under `hash`; false when an equal row was already there.

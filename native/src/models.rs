@@ -71,7 +71,7 @@ impl Texts {
     }
 
     pub fn bytes(&self) -> usize {
-        self.bytes + self.ids.capacity() * 5
+        self.bytes + self.ids.len() * 5
     }
 }
 
