@@ -17,36 +17,69 @@ pub enum Model {
     Text(Texts),
 }
 
+/// Texts interned by a polynomial hash, so that the hash of `s + a` comes from those of `s`
+/// and `a` without reading `s`, and an append that reaches a known text allocates nothing.
+/// Equal hashes are always confirmed byte for byte.
 pub struct Texts {
     pub f: Vec<u8>,
     pub a: Vec<u32>,
     pub out: Vec<u32>,
     texts: Vec<Box<str>>,
+    hash: Vec<u64>, // per text: its polynomial hash
+    pow: Vec<u64>,  // per text: BASE^len
     ids: HashTable<u32>,
     bytes: usize,
 }
 
+const BASE: u64 = 0x100_0000_01b3; // odd: multiplication by it is a bijection mod 2^64
+
 impl Texts {
     pub fn new(f: Vec<u8>, a: Vec<u32>, out: Vec<u32>, initial: Vec<String>) -> Self {
-        let mut t = Texts { f, a, out, texts: Vec::new(), ids: HashTable::new(), bytes: 0 };
+        let mut t = Texts {
+            f,
+            a,
+            out,
+            texts: Vec::new(),
+            hash: Vec::new(),
+            pow: Vec::new(),
+            ids: HashTable::new(),
+            bytes: 0,
+        };
         for s in initial {
-            t.intern(s);
+            let (h, p) = poly(s.as_bytes());
+            t.find_or_add(h, p, &s, "");
         }
         t
     }
 
-    fn intern(&mut self, s: String) -> u32 {
-        let hash = hash_str(&s);
+    /// The id of the text `x + y`, whose hash is `h`, if known.
+    fn find(&self, h: u64, x: &str, y: &str) -> Option<u32> {
+        let len = x.len() + y.len();
         let texts = &self.texts;
-        if let Some(&id) = self.ids.find(hash, |&id| *texts[id as usize] == *s) {
-            return id;
-        }
+        let same = |&id: &u32| {
+            let t = texts[id as usize].as_bytes();
+            t.len() == len && &t[..x.len()] == x.as_bytes() && &t[x.len()..] == y.as_bytes()
+        };
+        self.ids.find(mix(h), same).copied()
+    }
+
+    /// Adds `text`, whose hash is `h` and BASE^len `p`: its new id.
+    fn add(&mut self, h: u64, p: u64, text: String) -> u32 {
         let id = self.texts.len() as u32;
-        self.bytes += s.len() + 32;
-        self.texts.push(s.into_boxed_str());
-        let texts = &self.texts;
-        self.ids.insert_unique(hash, id, |&id| hash_str(&texts[id as usize]));
+        self.bytes += text.len() + 48;
+        self.texts.push(text.into_boxed_str());
+        self.hash.push(h);
+        self.pow.push(p);
+        let hashes = &self.hash;
+        self.ids.insert_unique(mix(h), id, |&id| mix(hashes[id as usize]));
         id
+    }
+
+    fn find_or_add(&mut self, h: u64, p: u64, s: &str, a: &str) -> u32 {
+        match self.find(h, s, a) {
+            Some(id) => id,
+            None => self.add(h, p, format!("{s}{a}")),
+        }
     }
 
     /// The text model's step: a state id, or -1.
@@ -61,11 +94,14 @@ impl Texts {
             }
             WRITE => self.a[op] as i64,
             _ => {
-                let (s, a) = (&self.texts[state as usize], &self.texts[self.a[op] as usize]);
-                let mut joined = String::with_capacity(s.len() + a.len());
-                joined.push_str(s);
-                joined.push_str(a);
-                self.intern(joined) as i64
+                let (s, a) = (state as usize, self.a[op] as usize);
+                let h = self.hash[s].wrapping_mul(self.pow[a]).wrapping_add(self.hash[a]);
+                if let Some(id) = self.find(h, &self.texts[s], &self.texts[a]) {
+                    return id as i64;
+                }
+                let p = self.pow[s].wrapping_mul(self.pow[a]);
+                let joined = format!("{}{}", self.texts[s], self.texts[a]);
+                self.add(h, p, joined) as i64
             }
         }
     }
@@ -73,6 +109,13 @@ impl Texts {
     pub fn bytes(&self) -> usize {
         self.bytes + self.ids.len() * 5
     }
+}
+
+/// The polynomial hash of `b` and BASE^len(b).
+fn poly(b: &[u8]) -> (u64, u64) {
+    b.iter().fold((0u64, 1u64), |(h, p), &c| {
+        (h.wrapping_mul(BASE).wrapping_add(c as u64 + 1), p.wrapping_mul(BASE))
+    })
 }
 
 /// The register's step: a state id, or -1.
@@ -98,15 +141,3 @@ pub fn register_step(f: u8, a: u32, b: u32, out: u32, state: u32) -> i64 {
     }
 }
 
-fn hash_str(s: &str) -> u64 {
-    let mut h = s.len() as u64;
-    let bytes = s.as_bytes();
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        h = mix(h ^ u64::from_le_bytes(c.try_into().unwrap()));
-    }
-    let mut last = [0u8; 8];
-    let rest = chunks.remainder();
-    last[..rest.len()].copy_from_slice(rest);
-    mix(h ^ u64::from_le_bytes(last))
-}
