@@ -43,8 +43,8 @@ except ImportError:  # built only where Rust is present: the Python core is the 
 
 DEFAULT_TIMEOUT_S = 60.0
 MAX_MEMORY_MB = 1024  # the search's memory for the whole check, all partitions together
-_SLICE = 1024  # the search pauses every 1024 backtracks: clock, memory, turn-taking
-_TURN = 4  # slices a partition searches before the next one has its turn (see check())
+_SLICE = 256  # the search pauses every 256 backtracks: clock, memory, turn-taking
+_MAX_TURN = 16  # slices a partition searches in a turn: 1 in the first round, doubling up to this
 # The Python core's bytes per cached configuration, beyond the int itself: a set slot at the
 # set's load factor, and about one memo entry of step's answers.
 _PY_CONFIG_BYTES = 150
@@ -74,7 +74,7 @@ def search(
       indeterminate op i (or -1). Once both are called they are interchangeable, so they take
       effect in call order: i only after its twin.
 
-    Resumable: after every 1024 backtracks it pauses, yielding how many configurations it has
+    Resumable: after every 256 backtracks it pauses, yielding how many configurations it has
     cached (and setting meter[0] to its memory estimate in bytes), so that the caller can watch
     a clock and a memory bound or let other partitions take turns. Returns (linearizable, ids):
     a full linearization when True, else the longest prefix the search could linearize."""
@@ -439,13 +439,15 @@ class LinearizabilityChecker:
                 p.search = None
             unknown.append({"key": p.key, "reason": reason})
 
-        # Partitions take turns, a few slices of search each, so that one that explodes does
-        # not hide another that fails fast (Porcupine searches them in parallel and stops at
-        # the first failure). After the turn that finds a failure, the verdict is settled.
+        # Partitions take turns, a few slices of search each (one in the first round, then
+        # doubling), so that one that explodes does not hide another that fails fast (Porcupine
+        # searches them in parallel and stops at the first failure). After the round that finds
+        # a failure, the verdict is settled.
+        turn = 1
         while running:
             for p in running:
                 try:
-                    for _ in range(_TURN):
+                    for _ in range(turn):
                         if p.search is None:
                             break
                         if deadline is not None and time.monotonic() > deadline:
@@ -474,6 +476,7 @@ class LinearizabilityChecker:
                     give_up(p, "not searched to the end: another key is not linearizable")
                 break
             running = still
+            turn = min(2 * turn, _MAX_TURN)
         valid: bool | str = False if failures else ("unknown" if unknown else True)
         return {
             "valid": valid,
