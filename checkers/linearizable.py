@@ -58,13 +58,15 @@ def search(
     read_only: list[bool] | None = None,
     twin: list[int] | None = None,
     meter: list[int] | None = None,
+    needs: tuple[list[tuple[int, int]], list[list[int]]] | None = None,
 ) -> SearchResult:
     """The search core. `entries` lists operation ids in time order, `i` for the call of
     operation i and `~i` for its return; every id 0..n-1 appears once each way. `step(i, s)`
     is the model on integers: the state id after operation i in state id s, or -1 when i cannot
-    take effect there (state 0 is the initial state); it is asked once per (i, s).
+    take effect there (state 0 is the initial state), or -2 for a read-only op that cannot, and
+    from that state only an op of its `needs` can make it fit; it is asked once per (i, s).
 
-    Two reductions, each sound on its own, cut the configurations searched:
+    Three reductions, each sound on its own, cut the configurations searched:
     - `read_only[i]`: op i never changes the state where it fits (a read). Where the search
       reaches a configuration and a pending read-only call (before the first return) fits, it
       takes effect at once, as no choice: moved to the front of any linearization from here it
@@ -73,6 +75,9 @@ def search(
     - `twin[i]`: the id of an earlier-called indeterminate op with the same input and output as
       indeterminate op i (or -1). Once both are called they are interchangeable, so they take
       effect in call order: i only after its twin.
+    - `needs` (`IntModel.needs` and `groups`): when a pending read-only call answers -2 and
+      every op of its needs is linearized, nothing left can make it fit before it returns: the
+      configuration fails at once, rather than when the search reaches that return.
 
     Resumable: after every 256 backtracks it pauses, yielding how many configurations it has
     cached (and setting meter[0] to its memory estimate in bytes), so that the caller can watch
@@ -108,6 +113,14 @@ def search(
             answers[node] = {}
             ro[node] = bool(read_only and read_only[op])
             after[node] = 1 << twin[op] if twin and twin[op] >= 0 else 0
+    # per call node of a read with needs: the bits of the ops that may make it fit, latest first
+    need: list[list[int] | None] = [None] * (n_entries + 2)
+    if needs is not None:
+        per_op, groups = needs
+        for node in range(1, n_entries + 1):
+            if match[node] and per_op[op_of[node]][0] >= 0:
+                g, count = per_op[op_of[node]]
+                need[node] = [1 << j for j in reversed(groups[g][:count])]
     config_bytes = 28 + 4 * ((n + 40) // 30) + _PY_CONFIG_BYTES
 
     # a configuration is (linearized set, state id), packed in one int: the state above n bits
@@ -126,16 +139,26 @@ def search(
         if fresh:
             fresh = False
             k = nxt[head]
+            dead = False
             while match[k]:  # the calls before the first return
                 if ro[k]:
                     known = answers[k]
-                    new_state = known.get(state, -2)  # type: ignore[union-attr]
-                    if new_state == -2:
+                    new_state = known.get(state)  # type: ignore[union-attr]
+                    if new_state is None:
                         new_state = known[state] = step(op_of[k], state)  # type: ignore[index]
                     if new_state == state:
                         break
+                    if new_state == -2 and need[k] is not None:
+                        for b in need[k]:  # type: ignore[union-attr]
+                            if not linearized & b:
+                                break
+                        else:
+                            dead = True
+                            break
                 k = nxt[k]
-            if match[k]:
+            if dead:
+                node = tail  # a read that nothing left can make fit: this configuration fails
+            elif match[k]:
                 lin = linearized | bit[k]
                 seen = lin | (state << n)
                 if seen in cache:
@@ -158,8 +181,8 @@ def search(
         known = answers[node]
         if known is not None:
             if not after[node] or linearized & after[node]:
-                new_state = known.get(state, -2)
-                if new_state == -2:
+                new_state = known.get(state)
+                if new_state is None:
                     new_state = known[state] = step(op_of[node], state)
                 if new_state >= 0:
                     lin = linearized | bit[node]
@@ -216,7 +239,7 @@ def native_search(
     Rust too and `step` is not called."""
     core = NativeSearch(entries, read_only, twin)
     if ints is not None:
-        core.use_model(ints.kind, ints.f, ints.a, ints.b, ints.out, ints.texts or [])
+        core.use_model(ints.kind, ints.f, ints.a, ints.b, ints.out, ints.texts or [], ints.needs, ints.groups)
     while (done := core.run(step, _SLICE)) is None:
         if meter is not None:
             meter[0] = core.memory
@@ -265,7 +288,7 @@ def int_step(ints: IntModel) -> tuple[Callable[[int, int], int], list[int]]:
         def register_step(i: int, s: int) -> int:
             f = F[i]
             if f == READ:
-                return s if O[i] == s else -1
+                return s if O[i] == s else -2  # only a write of O[i] can make it fit
             if f == WRITE:
                 return A[i]
             o = O[i]
@@ -282,7 +305,9 @@ def int_step(ints: IntModel) -> tuple[Callable[[int, int], int], list[int]]:
     def text_step(i: int, s: int) -> int:
         f = F[i]
         if f == READ:
-            return s if O[i] == s else -1
+            if O[i] == s:
+                return s
+            return -1 if texts[O[i]].startswith(texts[s]) else -2  # appends only lengthen a text
         if f == WRITE:
             return A[i]
         t = texts[s] + texts[A[i]]
@@ -395,7 +420,8 @@ class LinearizabilityChecker:
                 step, made = interned.step, _SizeOf(interned)  # type: ignore[assignment]
             else:
                 step, made = int_step(ints)
-            running = search(entries, step, read_only, twin, meter)
+            needs = None if ints is None or ints.needs is None else (ints.needs, ints.groups or [])
+            running = search(entries, step, read_only, twin, meter, needs)
         return _Partition(key, part, searched, entries, running, meter, made, _FIXED_BYTES_PER_OP * len(searched))
 
     def check(self, history: list[Op]) -> dict:

@@ -25,6 +25,7 @@ Inputs are small tuples whose first element is an int opcode, so a step is a few
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -88,7 +89,14 @@ class IntModel:
       0 observed mismatch (fits when state != a), 2 indeterminate (b if state == a, else state).
     - kind "text" (Porcupine's kv): `texts` holds the strings, `a` and `out` index them; state 0
       is "". get (READ): fits when the state's text is texts[out]; put (WRITE): texts[a];
-      append: the state's text + texts[a]. State ids are numbered as texts are first reached."""
+      append: the state's text + texts[a]. State ids are numbered as texts are first reached.
+
+    A read that does not fit answers -2 rather than -1 when, from that state, only an op of its
+    `needs` can make it fit: `needs[i]` is (g, k), the first k ops of `groups[g]` (op ids in call
+    order: those called before the read returned), or (-1, 0). Register: the ops that may write
+    the value read; text: the puts of a prefix of the text read, when the state's text is not a
+    prefix of it (appends only lengthen a text). Once all k are linearized, such a read is dead
+    and so is the configuration (see `linearizable.search`)."""
 
     kind: str
     f: list[int]
@@ -96,6 +104,26 @@ class IntModel:
     b: list[int]
     out: list[int]
     texts: list[str] | None = None
+    needs: list[tuple[int, int]] | None = None
+    groups: list[list[int]] | None = None
+
+
+def _needs(ops: list[Operation], wanted: dict[int, Any], makers: Callable[[Any], list[int]]) -> tuple[list[tuple[int, int]], list[list[int]]]:
+    """`IntModel.needs` and `groups`: for each read i in `wanted` (its target), the ops
+    `makers(target)` (in call order) called no later than the read's return."""
+    needs = [(-1, 0)] * len(ops)
+    groups: list[list[int]] = []
+    calls: list[list[Any]] = []  # per group, its members' call times
+    group_of: dict[Any, int] = {}
+    for i, target in wanted.items():
+        g = group_of.get(target)
+        if g is None:
+            g = group_of[target] = len(groups)
+            groups.append(sorted(makers(target), key=lambda j: (ops[j].call, j)))
+            calls.append([ops[j].call for j in groups[g]])
+        ret = ops[i].ret
+        needs[i] = (g, len(groups[g]) if ret is None else bisect_right(calls[g], ret))
+    return needs, groups
 
 
 def freeze(value: Any) -> Hashable:
@@ -296,8 +324,9 @@ def register_contradictions(ops: list[Operation], init: Any = None) -> list[tupl
     return found
 
 
-def register_integers(inputs: list[tuple], outputs: list[Any]) -> IntModel:
-    """Register ops (input (f, a, b), output) on value ids, nil being 0."""
+def register_integers(ops: list[Operation], inputs: list[tuple]) -> IntModel:
+    """Register ops (`inputs` (f, a, b) of `ops`) on value ids, nil being 0."""
+    outputs = [op.output for op in ops]
     ids: dict[Any, int] = {None: 0}
 
     def vid(v: Any) -> int:
@@ -317,11 +346,19 @@ def register_integers(inputs: list[tuple], outputs: list[Any]) -> IntModel:
             out.append({True: 1, False: 0}.get(o, 2) if o is not UNKNOWN else 2)
         else:
             out.append(0)
-    return IntModel("register", f, a, b, out)
+    writers: dict[int, list[int]] = {}
+    for j, code in enumerate(f):
+        if code == WRITE:
+            writers.setdefault(a[j], []).append(j)
+        elif code == CAS and out[j] != 0:
+            writers.setdefault(b[j], []).append(j)
+    reads = {i: out[i] for i, code in enumerate(f) if code == READ}
+    needs, groups = _needs(ops, reads, lambda v: writers.get(v, []))
+    return IntModel("register", f, a, b, out, None, needs, groups)
 
 
 def _register_ints(ops: list[Operation]) -> IntModel:
-    return register_integers([op.input for op in ops], [op.output for op in ops])
+    return register_integers(ops, [op.input for op in ops])
 
 
 def _register(name: str, partition: Callable | None) -> Model:
@@ -363,7 +400,7 @@ def _kv_ints(ops: list[Operation]) -> IntModel | None:
     """One key's ops are a register's (the whole map, several keys, stays in Python)."""
     if len({freeze(op.key) for op in ops}) > 1:
         return None
-    return register_integers([op.input[1] for op in ops], [op.output for op in ops])
+    return register_integers(ops, [op.input[1] for op in ops])
 
 
 def _kv_contradictions(ops: list[Operation]) -> list[tuple[Operation, str]]:
@@ -406,7 +443,12 @@ def _string_kv_ints(ops: list[Operation]) -> IntModel:
     f = [op.input[0] for op in ops]
     a = [tid(op.input[1]) if op.input[0] != READ else 0 for op in ops]
     out = [tid(op.output) if op.input[0] == READ else 0 for op in ops]
-    return IntModel("text", f, a, [0] * len(ops), out, list(texts))
+    puts = [j for j, code in enumerate(f) if code == WRITE]
+    reads = {i: op.output for i, op in enumerate(ops) if op.input[0] == READ}
+    if len(puts) * len(set(reads.values())) > 2_000_000:  # finding the groups would take long
+        return IntModel("text", f, a, [0] * len(ops), out, list(texts))
+    needs, groups = _needs(ops, reads, lambda t: [j for j in puts if t.startswith(ops[j].input[1])])
+    return IntModel("text", f, a, [0] * len(ops), out, list(texts), needs, groups)
 
 
 def _describe_string_kv_op(inp: tuple, out: Any) -> str:

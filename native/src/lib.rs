@@ -27,6 +27,7 @@ use pyo3::prelude::*;
 
 const HEAD: usize = 0;
 const NO_TWIN: usize = usize::MAX;
+const NO_GROUP: u32 = u32::MAX;
 
 #[pyclass(module = "checkers._native")]
 pub struct Search {
@@ -38,6 +39,8 @@ pub struct Search {
     op_of: Vec<usize>,
     read_only: Vec<bool>, // per node
     twin: Vec<usize>,     // per node: the op that must be linearized before it, or NO_TWIN
+    need: Vec<(u32, u32)>, // per node: (group, count) of a read's needs, or (NO_GROUP, 0)
+    groups: Vec<Vec<u32>>, // op ids in call order
     model: Model,
     answers: Answers,
     zobrist: Vec<u64>, // per op: its word in the configuration's hash
@@ -115,6 +118,8 @@ impl Search {
             op_of,
             read_only: ro,
             twin: tw,
+            need: vec![(NO_GROUP, 0); len + 2],
+            groups: Vec::new(),
             model: Model::Callback,
             answers: Answers::new(),
             zobrist: (0..n as u64).map(mix).collect(),
@@ -131,7 +136,10 @@ impl Search {
     }
 
     /// Runs `IntModel` of `checkers/models.py` here rather than a Python `step`: kind "register"
-    /// or "text" (then `texts` are the strings that `a` and `out` index).
+    /// or "text" (then `texts` are the strings that `a` and `out` index); `needs` and `groups`
+    /// as `IntModel` has them (None: no read has needs).
+    #[pyo3(signature = (kind, f, a, b, out, texts, needs=None, groups=None))]
+    #[allow(clippy::too_many_arguments)]
     fn use_model(
         &mut self,
         kind: &str,
@@ -140,10 +148,35 @@ impl Search {
         b: Vec<u32>,
         out: Vec<u32>,
         texts: Vec<String>,
+        needs: Option<Vec<(i64, u32)>>,
+        groups: Option<Vec<Vec<u32>>>,
     ) -> PyResult<()> {
         let n = self.zobrist.len();
         if f.len() != n || a.len() != n || b.len() != n || out.len() != n {
             return Err(PyValueError::new_err(format!("use_model: {n} ops but columns of other lengths")));
+        }
+        if let Some(needs) = needs {
+            let groups = groups.unwrap_or_default();
+            if needs.len() != n {
+                return Err(PyValueError::new_err(format!("use_model: {n} ops but {} needs", needs.len())));
+            }
+            if groups.iter().flatten().any(|&j| j as usize >= n) {
+                return Err(PyValueError::new_err("use_model: a group names an op out of range"));
+            }
+            for node in 1..self.tail {
+                if self.matching[node] == 0 {
+                    continue;
+                }
+                let (g, count) = needs[self.op_of[node]];
+                if g >= 0 {
+                    let members = groups.get(g as usize).map_or(0, |m| m.len());
+                    if count as usize > members {
+                        return Err(PyValueError::new_err(format!("use_model: needs ({g}, {count}) beyond its group")));
+                    }
+                    self.need[node] = (g as u32, count);
+                }
+            }
+            self.groups = groups;
         }
         if self.backtracks > 0 || !self.fresh {
             return Err(PyValueError::new_err("use_model: the search has started"));
@@ -234,6 +267,7 @@ impl Search {
                 // a read-only call that fits, before the first return, takes effect as no choice
                 let state = self.config[0] as usize;
                 let mut k = self.next[HEAD];
+                let mut dead = false;
                 while self.matching[k] != 0 {
                     if self.read_only[k] {
                         self.node = HEAD;
@@ -243,10 +277,16 @@ impl Search {
                         if answer == state as i64 {
                             break;
                         }
+                        if answer == -2 && self.need[k].0 != NO_GROUP && self.all_linearized(self.need[k]) {
+                            dead = true;
+                            break;
+                        }
                     }
                     k = self.next[k];
                 }
-                if self.matching[k] != 0 {
+                if dead {
+                    node = self.tail; // a read that nothing left can make fit: this configuration fails
+                } else if self.matching[k] != 0 {
                     if self.lift(k, state as u64) {
                         self.calls.push((k, state, true));
                         self.fresh = true;
@@ -295,6 +335,15 @@ impl Search {
                 return Ok(None);
             }
         }
+    }
+
+    /// Whether the first `count` ops of group `g` are all linearized (latest called first: the
+    /// likeliest not to be).
+    fn all_linearized(&self, (g, count): (u32, u32)) -> bool {
+        self.groups[g as usize][..count as usize]
+            .iter()
+            .rev()
+            .all(|&j| self.config[1 + j as usize / 64] & (1u64 << (j % 64)) != 0)
     }
 
     /// Linearizes the call at `node` into `new_state` unless that configuration was seen before.

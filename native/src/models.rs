@@ -82,14 +82,17 @@ impl Texts {
         }
     }
 
-    /// The text model's step: a state id, or -1.
+    /// The text model's step: a state id, or -1 (-2 for a read: see `IntModel.needs`).
     pub fn step(&mut self, op: usize, state: u32) -> i64 {
         match self.f[op] {
             READ => {
-                if self.out[op] == state {
+                let out = self.out[op];
+                if out == state {
                     state as i64
-                } else {
+                } else if self.texts[out as usize].starts_with(&*self.texts[state as usize]) {
                     -1
+                } else {
+                    -2 // appends only lengthen a text: only a put can make it fit
                 }
             }
             WRITE => self.a[op] as i64,
@@ -118,7 +121,7 @@ fn poly(b: &[u8]) -> (u64, u64) {
     })
 }
 
-/// The register's step: a state id, or -1.
+/// The register's step: a state id, or -1 (-2 for a read: see `IntModel.needs`).
 #[inline]
 pub fn register_step(f: u8, a: u32, b: u32, out: u32, state: u32) -> i64 {
     match f {
@@ -126,7 +129,7 @@ pub fn register_step(f: u8, a: u32, b: u32, out: u32, state: u32) -> i64 {
             if out == state {
                 state as i64
             } else {
-                -1
+                -2 // only a write of `out` can make it fit
             }
         }
         WRITE => a as i64,
