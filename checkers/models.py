@@ -293,17 +293,51 @@ def _register_read_only(inp: tuple, out: Any) -> bool:
 
 
 def register_contradictions(ops: list[Operation], init: Any = None) -> list[tuple[Operation, str]]:
-    """Reads (and successful cases, which read `old`) that no order can satisfy: the value was
-    never written by any operation, or every write of it began after the read had completed.
-    Each is not linearizable on its own: from the initial state it would read a value the
-    register never held."""
-    first_write: dict[Any, float] = {}  # value -> earliest call of an op that may write it
+    """Reads (and successful cases, which read `old`) that no order can satisfy, found by
+    comparing times, without search:
+
+    - the value was never written by any operation, or every write of it began after the read
+      had completed (alone, the read is not linearizable: from the initial state it would read
+      a value the register never held);
+    - stale: every write of the value that could precede the read (the initial state counting
+      as a write at the start) had completed before some completed write of another value
+      began, and that write completed before the read began: the read must follow it, with
+      nothing left to write the value again in between.
+    """
+    inf = float("inf")
+    writers: dict[Any, list[tuple[Any, Any]]] = {}  # value -> (call, return or inf) of ops that may write it
+    definite = []  # (call, return, value, op) of ops that certainly wrote: ok writes, ok cases
     for op in ops:
         f, a, b = op.input
-        v = a if f == WRITE else (b if f == CAS and op.output is not False else None)
         if f == WRITE or (f == CAS and op.output is not False):
-            if v not in first_write or op.call < first_write[v]:
-                first_write[v] = op.call
+            v = a if f == WRITE else b
+            writers.setdefault(v, []).append((op.call, inf if op.ret is None else op.ret))
+            if op.output is not UNKNOWN and op.ret is not None:
+                definite.append((op.call, op.ret, v, op))
+    # per value: writers by call, and the latest return among the first k of them
+    latest: dict[Any, tuple[list[Any], list[Any]]] = {}
+    for v, ws in writers.items():
+        ws.sort(key=lambda w: w[0])
+        rets, top = [], -inf
+        for _, ret in ws:
+            top = max(top, ret)
+            rets.append(top)
+        latest[v] = ([w[0] for w in ws], rets)
+    # definite writes by call; from each position on, the one that returns first, and the one
+    # that returns first among those of another value than that one's
+    definite.sort(key=lambda d: d[0])
+    first: list[tuple | None] = [None] * (len(definite) + 1)
+    other: list[tuple | None] = [None] * (len(definite) + 1)
+    for k in range(len(definite) - 1, -1, -1):
+        d, best, second = definite[k], first[k + 1], other[k + 1]
+        if best is None or d[1] < best[1]:
+            if best is not None and d[2] != best[2]:
+                second = best
+            best = d
+        elif d[2] != best[2] and (second is None or d[1] < second[1]):
+            second = d
+        first[k], other[k] = best, second
+    definite_calls = [d[0] for d in definite]
     found = []
     for op in ops:
         f, a, _ = op.input
@@ -313,14 +347,28 @@ def register_contradictions(ops: list[Operation], init: Any = None) -> list[tupl
             seen, what = a, "cas"
         else:
             continue
-        if seen == init:
+        if op.ret is None:
             continue
-        began = first_write.get(seen)
-        if began is None:
-            found.append((op, f"{what} saw {show(seen)}, a value no operation wrote"))
-        elif op.ret is not None and op.ret < began:
-            found.append((op, f"{what} saw {show(seen)} and completed at {op.ret}, before any write of "
-                              f"{show(seen)} began (the first at {began})"))
+        calls, rets = latest.get(seen, ([], []))
+        k = bisect_right(calls, op.ret)  # the writes of `seen` that began before the read completed
+        if seen != init:
+            if not calls:
+                found.append((op, f"{what} saw {show(seen)}, a value no operation wrote"))
+                continue
+            if k == 0:
+                found.append((op, f"{what} saw {show(seen)} and completed at {op.ret}, before any write of "
+                                  f"{show(seen)} began (the first at {calls[0]})"))
+                continue
+        last = rets[k - 1] if k else -inf
+        if last == inf:
+            continue
+        j = bisect_right(definite_calls, last)
+        over = first[j] if first[j] is not None and first[j][2] != seen else other[j]
+        if over is not None and over[1] < op.call:
+            _, ret, value, x = over
+            found.append((op, f"{what} saw {show(seen)}, overwritten by the write of {show(value)} (op {x.id}) that "
+                              f"began at {x.call}, after every write of {show(seen)} that could precede the {what} "
+                              f"had completed, and completed at {ret}, before the {what} began at {op.call}"))
     return found
 
 
