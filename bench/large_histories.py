@@ -9,8 +9,10 @@ Cases (each checked in a child process of its own, so that its peak memory is it
   indeterminate, as in real raftkv runs (e.g. 68 of 2,520 timed out in one register run).
 - `hot-key`: one key, 1,000 ops by 10 threads, 30 indeterminate writes; linearizable.
 - `hot-key-unwritten`: the same with one read of a value nobody ever wrote (no search needed).
-- `hot-key-stale`: the same with one read of a value overwritten before the read began (the
-  search must find that; decided, or `unknown` at the deadline or the memory bound).
+- `hot-key-stale`: the same with one read of a value overwritten before the read began (decided
+  from the times alone, without search).
+- `hot-key-stale-search`: the same history with that time-based test switched off, so the search
+  must decide: it shows the deadline and the memory bound at work (`unknown`, never a hang).
 
 Prints, per case and core: the verdict, seconds to load (parse the JSONL) and check, seconds to
 check alone, the checker's own estimate of its peak search memory, and the child's peak RSS (the
@@ -189,20 +191,29 @@ CASES = {
     "hot-key": lambda seed: hot_key(seed),
     "hot-key-unwritten": lambda seed: with_read(hot_key(seed), unwritten),
     "hot-key-stale": lambda seed: with_read(hot_key(seed), stale),
+    "hot-key-stale-search": lambda seed: with_read(hot_key(seed), stale),
 }
+NO_CONTRADICTIONS = {"hot-key-stale-search"}  # checked by the search alone
 
 
-def child(path: str, core: str, timeout: float, memory_mb: float) -> None:
+def child(path: str, core: str, timeout: float, memory_mb: float, case: str) -> None:
     """Loads and checks one history; prints one JSON line."""
     if core == "python":
         os.environ["RAFT_JEPSEN_PURE_PYTHON"] = "1"
+    from dataclasses import replace
+
     from raft_jepsen.checkers.linearizable import LinearizabilityChecker
+    from raft_jepsen.checkers.models import get_model
     from raft_jepsen.harness.history.importers import load
+
+    model = get_model("cas-register")
+    if case in NO_CONTRADICTIONS:
+        model = replace(model, contradictions=None)
 
     t0 = time.perf_counter()
     history = load(path, "jsonl")
     t1 = time.perf_counter()
-    result = LinearizabilityChecker("cas-register", timeout, max_memory_mb=memory_mb).check(history)
+    result = LinearizabilityChecker(model, timeout, max_memory_mb=memory_mb).check(history)
     t2 = time.perf_counter()
     print(json.dumps({
         "valid": result["valid"], "ops": result["op_count"], "keys": result["partitions"],
@@ -221,7 +232,7 @@ def main() -> int:
     parser.add_argument("--memory-mb", type=float, default=1024.0)
     parser.add_argument("--core", choices=["both", "native", "python"], default="both")
     parser.add_argument("--case", nargs="*", choices=list(CASES), default=list(CASES))
-    parser.add_argument("--child", nargs=2, metavar=("PATH", "CORE"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, metavar=("PATH", "CORE", "CASE"), help=argparse.SUPPRESS)
     parser.add_argument("--generate", nargs=2, metavar=("CASE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
@@ -229,11 +240,11 @@ def main() -> int:
         Path(args.generate[1]).write_text("".join(json.dumps(e) + "\n" for e in events))
         return 0
     if args.child:
-        child(args.child[0], args.child[1], args.timeout, args.memory_mb)
+        child(*args.child[:2], args.timeout, args.memory_mb, args.child[2])
         return 0
     cores = ["native", "python"] if args.core == "both" else [args.core]
     print(f"seed {args.seed}, deadline {args.timeout:g} s, memory bound {args.memory_mb:g} MB (whole check)")
-    print(f"{'case':18} {'core':6} {'ops':>7} {'keys':>5} {'verdict':>8} {'load+check s':>12} {'check s':>8} "
+    print(f"{'case':20} {'core':6} {'ops':>7} {'keys':>5} {'verdict':>8} {'load+check s':>12} {'check s':>8} "
           f"{'search MB':>9} {'RSS MB':>7}  why")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.case:
@@ -242,14 +253,14 @@ def main() -> int:
             subprocess.run([sys.executable, __file__, "--generate", name, str(path), "--seed", str(args.seed)], check=True)
             for core in cores:
                 out = subprocess.run(
-                    [sys.executable, __file__, "--child", str(path), core, "--timeout", str(args.timeout),
+                    [sys.executable, __file__, "--child", str(path), core, name, "--timeout", str(args.timeout),
                      "--memory-mb", str(args.memory_mb)], capture_output=True, text=True, check=False)
                 if out.returncode != 0:
-                    print(f"{name:18} {core:6} crashed: {out.stderr.strip().splitlines()[-1:]}")
+                    print(f"{name:20} {core:6} crashed: {out.stderr.strip().splitlines()[-1:]}")
                     continue
                 r = json.loads(out.stdout)
                 why = r["why"][:90] + (f" minimal={r['minimal']}" if r["minimal"] else "")
-                print(f"{name:18} {core:6} {r['ops']:7} {r['keys']:5} {str(r['valid']):>8} {r['load_check_s']:12.2f} "
+                print(f"{name:20} {core:6} {r['ops']:7} {r['keys']:5} {str(r['valid']):>8} {r['load_check_s']:12.2f} "
                       f"{r['check_s']:8.2f} {r['search_peak_mb']:9.1f} {r['rss_peak_mb']:7.0f}  {why}")
     return 0
 
