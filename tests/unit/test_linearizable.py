@@ -252,3 +252,21 @@ def test_checker_protocol_and_composition():
     assert compose({"a": _Says(False), "b": _Crashes(), "c": _Says(True)}).check([])["valid"] is False
     assert compose({"b": _Crashes(), "c": _Says(True)}).check([])["valid"] == "unknown"
     assert compose({}).check([]) == {"valid": True}
+
+
+def _explosive(key: str) -> list[tuple]:
+    # thirteen concurrent writes, then two reads no order explains: the search tries every subset
+    return [("write", v, 0, 10, "ok", v, None, key) for v in range(13)] + [
+        ("read", None, 11, 12, "ok", 3, None, key), ("read", None, 13, 14, "ok", 4, None, key)]
+
+
+def test_memory_bound_holds_for_all_keys_together():
+    alone = LinearizabilityChecker("cas-register", None, max_memory_mb=None).check(build(_explosive("a")))
+    assert alone["valid"] is False and alone["memory_peak_mb"] > 0
+    # each key fits the bound alone, the two together do not: one gives up, the other is decided
+    bound = alone["memory_peak_mb"] * 1.5
+    both = LinearizabilityChecker("cas-register", None, max_memory_mb=bound).check(build(_explosive("a") + _explosive("b")))
+    assert both["memory_bound_mb"] == bound
+    assert [f["key"] for f in both["failures"]] and len(both["unknown"]) == 1
+    assert "for the whole check (all keys together)" in both["unknown"][0]["reason"]
+    assert both["memory_peak_mb"] <= bound * 1.1

@@ -19,7 +19,7 @@ from raft_jepsen.checkers.linearizable import (
     search_core,
 )
 from raft_jepsen.harness.history.importers import load
-from tests.unit.histories import build
+from tests.unit.histories import build, small_register_histories
 from tests.unit.test_porcupine_corpus import DATA, EXPECTED
 
 pytestmark = pytest.mark.skipif(
@@ -146,3 +146,13 @@ def test_porcupine_corpus_gives_the_same_results(name, monkeypatch):
     native = check_with("native", monkeypatch, checker, history)
     assert native["valid"] is EXPECTED[name]
     assert native == check_with("python", monkeypatch, checker, history)
+
+
+@settings(max_examples=300, deadline=None)
+@given(small_register_histories(max_ops=10, values=[1, 2, 3]))
+def test_same_results_on_random_register_histories(history):
+    # the register runs in Rust (IntModel) on one side and in Python on the other, with the
+    # search's reductions (read-only calls, twins, needs) and the time-based contradictions
+    checker = LinearizabilityChecker("cas-register", timeout=None)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        assert check_with("native", monkeypatch, checker, history) == check_with("python", monkeypatch, checker, history)
