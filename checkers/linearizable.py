@@ -2,8 +2,10 @@
 
 The model reads each call of the history (a `fail` is dropped, as it certainly did not happen,
 unless the model can observe it: a cas mismatch says "value != old"), splits the operations into
-partitions (P-compositionality) and may prune indeterminate ones that cannot matter. Then, per
-partition:
+partitions (P-compositionality) and may prune indeterminate ones that cannot matter. A partition
+with operations that no order can satisfy, found from the times alone (`Model.contradictions`:
+a read of a value nobody wrote, or one overwritten before it began), is decided at once. Then,
+per partition:
 
 1. every operation becomes a call entry and a return entry, sorted by time, calls before
    returns on equal time (so operations that touch at one instant count as concurrent);
@@ -12,16 +14,17 @@ partition:
 2. the entries form a doubly linked list; a depth-first search repeatedly takes the first
    call whose operation the model accepts in the current state, lifts the call and its return
    out of the list, and starts again from the head; reaching a return means that operation
-   had to take effect by now, so the search backtracks;
+   had to take effect by now, so the search backtracks (three reductions, see `search`);
 3. a cache of (linearized set as an int bitset, state) skips any configuration seen before;
-4. a deadline (or the cache's memory bound) gives the verdict "unknown" for the partition
-   that blew up.
+4. a deadline, or the memory bound for the whole check (all partitions together), gives the
+   verdict "unknown" for the partition that blew up (the largest, when over the memory bound).
 
 The search core, `search`, sees only integers (entry codes, operation ids, state ids) and a
-`step` function on them, so it also exists in native code: `raft_jepsen.checkers._native` (the Rust crate in
-`native/`, built by `pip install` where Rust is present) takes the same steps in the same order,
-faster. The checker uses it when it is built, unless RAFT_JEPSEN_PURE_PYTHON=1; this module's
-`search` is the fallback and the oracle it is tested against.
+`step` function on them, so it also exists in native code: `raft_jepsen.checkers._native` (the
+Rust crate in `native/`, built by `pip install` where Rust is present) takes the same steps in
+the same order, faster, and runs the register and kv models itself (`IntModel`). The checker
+uses it when it is built, unless RAFT_JEPSEN_PURE_PYTHON=1; this module's `search` is the
+fallback and the oracle it is tested against.
 """
 
 from __future__ import annotations
