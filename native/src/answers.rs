@@ -3,7 +3,7 @@
 //! state: some models (an append-only string) reach a new state at almost every step, and a
 //! dense row per operation would grow with the number of states.
 
-use crate::cache::mix;
+use crate::cache::{growing, mix};
 use hashbrown::HashTable;
 
 pub struct Answers {
@@ -17,9 +17,9 @@ impl Answers {
         }
     }
 
-    /// Bytes in use: 16 bytes and a control byte per slot, at the load factor of 7/8.
+    /// Bytes allocated, with the next growth (see `cache::growing`).
     pub fn bytes(&self) -> usize {
-        self.table.len() * 17 * 8 / 7
+        growing(self.table.len(), self.table.capacity(), 17 * 8 / 7 + 1)
     }
 
     pub fn get(&self, op: usize, state: usize) -> Option<i64> {

@@ -33,11 +33,13 @@ impl Cache {
         self.table.len()
     }
 
-    /// Bytes in use: the table's slots (16 bytes and a control byte each, at the table's load
-    /// factor of 7/8) and the arena's rows. Capacity reserved beyond that is not counted: the
-    /// pages are not touched until used.
+    /// Bytes allocated: the table's slots (16 bytes and a control byte each, capacity at the load
+    /// factor of 7/8) and the arena, each counted with its next allocation too once it is 90% full
+    /// (growing, a table or vector holds the old and the new allocation at once): so a bound
+    /// checked against this between slices of search is not overrun by the next growth.
     pub fn bytes(&self) -> usize {
-        self.table.len() * 17 * 8 / 7 + self.arena.len() * 8
+        growing(self.table.len(), self.table.capacity(), 17 * 8 / 7 + 1)
+            + growing(self.arena.len(), self.arena.capacity(), 8)
     }
 
     /// Adds `row` under `hash`; false when an equal row was already there.
@@ -72,4 +74,15 @@ pub fn mix(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// The bytes of a table or vector of `cap` items of `size` bytes holding `len`, plus the next
+/// (doubled) allocation once it is 90% full.
+pub fn growing(len: usize, cap: usize, size: usize) -> usize {
+    let now = cap * size;
+    if len * 10 >= cap * 9 {
+        now * 3
+    } else {
+        now
+    }
 }
