@@ -484,12 +484,11 @@ class LinearizabilityChecker:
                         now = p.memory()
                         total += now - p.counted
                         p.counted = now
-                        peak = max(peak, total)
-                        states = sum(q.states for q in running if q.search is not None) if self.max_states else 0
-                        if (bound is not None and total > bound) or (self.max_states and states > self.max_states):
-                            # the largest search goes, so that the others can finish
+                        # over a bound, the largest searches go, so that the others can finish
+                        while (bound is not None and total > bound) or (self.max_states and self._states(running) > self.max_states):
                             largest = max((q for q in running if q.search is not None), key=lambda q: (q.counted, q.states))
                             give_up(largest, self._over(largest, bound))
+                        peak = max(peak, total)
                 except StopIteration as done:
                     total -= p.counted
                     p.counted = 0
@@ -516,6 +515,10 @@ class LinearizabilityChecker:
             "failures": failures,
             "unknown": unknown,
         }
+
+    @staticmethod
+    def _states(running: list[_Partition]) -> int:
+        return sum(q.states for q in running if q.search is not None)
 
     def _over(self, p: _Partition, bound: int | None) -> str:
         if self.max_states and (bound is None or p.counted <= bound):
