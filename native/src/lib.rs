@@ -37,8 +37,8 @@ pub struct Search {
     prev: Vec<usize>,
     matching: Vec<usize>, // a call node's return node; 0 at return nodes and the tail
     op_of: Vec<usize>,
-    read_only: Vec<bool>, // per node
-    twin: Vec<usize>,     // per node: the op that must be linearized before it, or NO_TWIN
+    read_only: Vec<bool>,  // per node
+    twin: Vec<usize>,      // per node: the op that must be linearized before it, or NO_TWIN
     need: Vec<(u32, u32)>, // per node: (group, count) of a read's needs, or (NO_GROUP, 0)
     groups: Vec<Vec<u32>>, // op ids in call order
     model: Model,
@@ -74,7 +74,11 @@ impl Search {
             return Err(bad(format!("{n} ops: more than op ids of 32 bits can name")));
         }
         if read_only.len() != n || twin.len() != n {
-            return Err(bad(format!("{n} ops but {} read-only flags and {} twins", read_only.len(), twin.len())));
+            return Err(bad(format!(
+                "{n} ops but {} read-only flags and {} twins",
+                read_only.len(),
+                twin.len()
+            )));
         }
         let mut call_node = vec![0usize; n];
         let mut matching = vec![0usize; len + 2];
@@ -153,12 +157,17 @@ impl Search {
     ) -> PyResult<()> {
         let n = self.zobrist.len();
         if f.len() != n || a.len() != n || b.len() != n || out.len() != n {
-            return Err(PyValueError::new_err(format!("use_model: {n} ops but columns of other lengths")));
+            return Err(PyValueError::new_err(format!(
+                "use_model: {n} ops but columns of other lengths"
+            )));
         }
         if let Some(needs) = needs {
             let groups = groups.unwrap_or_default();
             if needs.len() != n {
-                return Err(PyValueError::new_err(format!("use_model: {n} ops but {} needs", needs.len())));
+                return Err(PyValueError::new_err(format!(
+                    "use_model: {n} ops but {} needs",
+                    needs.len()
+                )));
             }
             if groups.iter().flatten().any(|&j| j as usize >= n) {
                 return Err(PyValueError::new_err("use_model: a group names an op out of range"));
@@ -171,7 +180,9 @@ impl Search {
                 if g >= 0 {
                     let members = groups.get(g as usize).map_or(0, |m| m.len());
                     if count as usize > members {
-                        return Err(PyValueError::new_err(format!("use_model: needs ({g}, {count}) beyond its group")));
+                        return Err(PyValueError::new_err(format!(
+                            "use_model: needs ({g}, {count}) beyond its group"
+                        )));
                     }
                     self.need[node] = (g as u32, count);
                 }
@@ -186,7 +197,9 @@ impl Search {
             "text" => {
                 let known = texts.len() as u32;
                 if a.iter().chain(&out).any(|&t| t >= known) || texts.first().map(|t| t.is_empty()) != Some(true) {
-                    return Err(PyValueError::new_err("use_model: texts must start with \"\" and hold every id"));
+                    return Err(PyValueError::new_err(
+                        "use_model: texts must start with \"\" and hold every id",
+                    ));
                 }
                 Model::Text(Texts::new(f, a, out, texts))
             }
@@ -262,7 +275,10 @@ impl Search {
             if self.fresh {
                 self.fresh = false;
                 if self.next[HEAD] == self.tail {
-                    return Ok(Some((true, self.calls.iter().map(|&(c, _, _)| self.op_of[c]).collect())));
+                    return Ok(Some((
+                        true,
+                        self.calls.iter().map(|&(c, _, _)| self.op_of[c]).collect(),
+                    )));
                 }
                 // a read-only call that fits, before the first return, takes effect as no choice
                 let state = self.config[0] as usize;
