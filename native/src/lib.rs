@@ -12,7 +12,8 @@
 //! (operation, state), its answers kept here.
 //!
 //! `Search` is resumable like the Python generator: `run(step, budget)` searches until at least
-//! `budget` more backtracks have happened (None: not finished) or the search ends ((ok, ids)),
+//! `budget` more backtracks have happened or `lifts` more configurations were entered (None: not
+//! finished) or the search ends ((ok, ids)),
 //! so the caller can watch its deadline and memory bound and let other partitions take turns.
 
 mod answers;
@@ -52,6 +53,7 @@ pub struct Search {
     node: usize,
     fresh: bool, // at a configuration just reached: read-only calls first
     backtracks: u64,
+    entered: u64, // configurations entered (lifts, and the start)
     result: Option<(bool, Vec<usize>)>,
 }
 
@@ -135,6 +137,7 @@ impl Search {
             node: HEAD,
             fresh: true,
             backtracks: 0,
+            entered: 0,
             result: None,
         })
     }
@@ -224,19 +227,26 @@ impl Search {
         self.cache.bytes() + self.answers.bytes() + model + self.next.len() * 8 * 6
     }
 
-    /// Searches until at least `budget` more backtracks have happened (returns None) or the end:
+    /// Searches until at least `budget` more backtracks have happened, or `lifts` more
+    /// configurations were entered (returns None), or the end:
     /// (True, a full linearization) or (False, the longest prefix linearized), as op ids.
     /// `step` is the Python model (None when `use_model` gave one). Once finished, every later
     /// call returns the same result.
-    fn run(&mut self, step: Option<&Bound<'_, PyAny>>, budget: u64) -> PyResult<Option<(bool, Vec<usize>)>> {
-        if budget == 0 {
+    #[pyo3(signature = (step, budget, lifts=4096))]
+    fn run(
+        &mut self,
+        step: Option<&Bound<'_, PyAny>>,
+        budget: u64,
+        lifts: u64,
+    ) -> PyResult<Option<(bool, Vec<usize>)>> {
+        if budget == 0 || lifts == 0 {
             return Err(PyValueError::new_err("run: a budget of 0 backtracks could never pause"));
         }
         if step.is_none() && matches!(self.model, Model::Callback) {
             return Err(PyValueError::new_err("run: no step given and no model set"));
         }
         if self.result.is_none() {
-            self.result = self.search(step, budget)?;
+            self.result = self.search(step, budget, lifts)?;
         }
         Ok(self.result.clone())
     }
@@ -268,11 +278,22 @@ impl Search {
         }
     }
 
-    fn search(&mut self, step: Option<&Bound<'_, PyAny>>, budget: u64) -> PyResult<Option<(bool, Vec<usize>)>> {
+    fn search(
+        &mut self,
+        step: Option<&Bound<'_, PyAny>>,
+        budget: u64,
+        lifts: u64,
+    ) -> PyResult<Option<(bool, Vec<usize>)>> {
         let pause_at = self.backtracks.saturating_add(budget);
+        let enter_pause_at = self.entered.saturating_add(lifts);
         let mut node = self.node;
         loop {
             if self.fresh {
+                if self.entered >= enter_pause_at {
+                    self.node = node;
+                    return Ok(None); // resumes here, at the same configuration
+                }
+                self.entered += 1;
                 self.fresh = false;
                 if self.next[HEAD] == self.tail {
                     return Ok(Some((
