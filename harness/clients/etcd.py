@@ -4,7 +4,7 @@
 One client per logical process, one HTTP connection to its home node (etcd forwards proposals to
 its leader itself), explicit timeouts, and the header `Grpc-Metadata-Hasleader: true`, so that a
 member without a leader refuses at once ("etcdserver: no leader") rather than holding the request
-for etcd's request timeout. docs/etcd.md gives the outcome of every error and the etcd source
+for etcd's request timeout (not on serializable reads, which need no leader). docs/etcd.md gives the outcome of every error and the etcd source
 that says so; in short:
 
 - a read's error of any kind → `fail`: a read changes nothing;
@@ -125,7 +125,7 @@ class EtcdClient:
     def open(self, node: Node) -> None:
         host, port = node.client_addr
         self._node = node.name
-        self._http = httpx.Client(base_url=f"http://{host}:{port}", headers=HEADERS, transport=self._transport,
+        self._http = httpx.Client(base_url=f"http://{host}:{port}", transport=self._transport,
                                   timeout=httpx.Timeout(self._timeout, connect=CONNECT_TIMEOUT_S),
                                   limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
 
@@ -158,7 +158,9 @@ class EtcdClient:
         request: dict[str, Any] = {"key": b64(key)}
         if self._serializable:
             request["serializable"] = True
-        kvs = self.call("/v3/kv/range", request).get("kvs") or []
+        # A serializable read is the member's local state whether it has a leader or not: asking
+        # for a leader would refuse exactly the reads (a cut-off member's) the option is about.
+        kvs = self.call("/v3/kv/range", request, require_leader=not self._serializable).get("kvs") or []
         if not kvs:
             return None, 0
         return decode_value(kvs[0].get("value")), as_int(kvs[0].get("mod_revision"))
@@ -218,15 +220,17 @@ class EtcdClient:
             try:
                 self.call("/v3/maintenance/status", {}, definite=True)
             except EtcdError as e:
-                raise EtcdError(f"not sent: member not answering ({e})", definite=True) from None
+                if not self._trusted:  # any reply of etcd's, even an error, is an answer on it
+                    raise EtcdError(f"not sent: member not answering ({e})", definite=True) from None
 
-    def call(self, path: str, body: dict, *, definite: bool = False) -> dict:
+    def call(self, path: str, body: dict, *, definite: bool = False, require_leader: bool = True) -> dict:
         """POST `body` to `path`; the reply's JSON. Raises EtcdError; `definite` makes every
-        failure definite (a request that changes nothing)."""
+        failure definite (a request that changes nothing); `require_leader` sends the has-leader
+        header."""
         if self._http is None:
             raise EtcdError("client not open", definite=True)
         try:
-            response = self._http.post(path, json=body)
+            response = self._http.post(path, json=body, headers=HEADERS if require_leader else None)
             reply = response.json() if response.content else {}
         except httpx.HTTPError as e:
             self._trusted = False

@@ -52,7 +52,8 @@ MEMBER_DIR = f"{DATA_DIR}/member-data"  # etcd's --data-dir, inside it
 ELECTION_MS = 2000
 SNAPSHOT_COUNT = 100  # Jepsen's: raft snapshots (and log compaction) happen often, and are exercised
 ASK_TIMEOUT_S = 1.0  # status, member list: a member that cannot say within this does not count
-CHANGE_TIMEOUT_S = 10.0  # member add / remove: above etcd's request timeout, so its answer comes first
+CHANGE_TIMEOUT_S = 10.0
+UNHEALTHY_WAIT_S = 15.0  # a membership change waits this long for etcd's 5 s of every voter connected  # member add / remove: above etcd's request timeout, so its answer comes first
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 WORKLOADS = ("register", "kv", "append", "set")
 
@@ -263,13 +264,22 @@ class Etcd:
         raise EnvironmentProblem("no etcd member answers")
 
     def _change(self, via: Node, path: str, body: dict) -> dict:
+        """A membership change through `via`. "unhealthy cluster" (the member has not been
+        connected to every voter for 5 s: etcd's strict reconfiguration check) is definite, and
+        passes once a restarted or healed member has been back a while: asked again until then."""
         client = EtcdClient(timeout=CHANGE_TIMEOUT_S)
         client.open(via)
+        deadline = time.monotonic() + UNHEALTHY_WAIT_S
         try:
-            return client.call(path, body)
-        except EtcdError as e:
-            sure = "refused" if e.definite else "outcome unknown"
-            raise EnvironmentProblem(f"{via.name}: {path.rsplit('/', 1)[-1]} {sure}: {e}") from None
+            while True:
+                try:
+                    return client.call(path, body)
+                except EtcdError as e:
+                    if e.definite and str(e) == "etcdserver: unhealthy cluster" and time.monotonic() < deadline:
+                        time.sleep(0.5)
+                        continue
+                    sure = "refused" if e.definite else "outcome unknown"
+                    raise EnvironmentProblem(f"{via.name}: {path.rsplit('/', 1)[-1]} {sure}: {e}") from None
         finally:
             client.close()
 

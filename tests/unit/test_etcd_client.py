@@ -95,6 +95,7 @@ def test_serializable_reads_say_so():
     gw = Gateway(kv_range=[httpx.Response(200, json=kv("5"))])
     client(gw, serializable=True).invoke(op("read"))
     assert gw.bodies("/v3/kv/range") == [{"key": b64("k1"), "serializable": True}]
+    assert "grpc-metadata-hasleader" not in gw.requests[-1][2]  # a cut-off member answers them too
 
 
 def test_cas_is_a_txn_comparing_the_value_and_a_missing_succeeded_is_a_mismatch():
@@ -159,6 +160,12 @@ def test_a_write_on_a_new_connection_waits_for_etcd_to_answer_on_it():
     gw = Gateway(maintenance_status=[httpx.RemoteProtocolError("proxy hung up")], kv_put=[])
     done = client(gw).invoke(op("write", value=1))
     assert done.type == "fail" and gw.bodies("/v3/kv/put") == []
+
+
+def test_an_error_reply_to_the_handshake_is_still_an_answer():
+    gw = Gateway(maintenance_status=[error(14, "etcdserver: no leader")], kv_put=[error(14, "etcdserver: no leader")])
+    done = client(gw).invoke(op("write", value=1))
+    assert (done.type, done.error) == ("fail", "etcdserver: no leader") and len(gw.bodies("/v3/kv/put")) == 1
 
 
 def test_any_read_error_fails_a_read():
