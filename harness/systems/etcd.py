@@ -95,7 +95,10 @@ class Etcd:
         self.ids: dict[int, str] = {member_id(peer_url(n), self.token): n.name for n in self.nodes}
         # A member that joined a running cluster starts with that cluster's members: name -> flags.
         self.joined: dict[str, tuple[str, str]] = {}
-        self.daemon = Daemon(name="etcd", pid_file=PID_FILE, log_file=LOG_FILE, port=CLIENT_PORT)
+        # etcd 3.4 refuses to start on arm64 unless told it may (etcdmain/etcd.go checkSupportArch);
+        # on amd64 the variable is ignored.
+        self.daemon = Daemon(name="etcd", pid_file=PID_FILE, log_file=LOG_FILE, port=CLIENT_PORT,
+                             env={"ETCD_UNSUPPORTED_ARCH": "arm64"})
 
     # -- System --------------------------------------------------------------------------------
 
