@@ -40,6 +40,7 @@ from raft_jepsen.harness.nodes import Node
 TIMEOUT_S = 5.0  # below etcd's own request timeout (5 s + 2 election timeouts): ours fires first
 CONNECT_TIMEOUT_S = 1.0
 MAX_CONFLICTS = 20  # an append's attempts lost to other appends before it gives up (definitely)
+APPEND_BUDGET_S = 3 * TIMEOUT_S  # no new attempt of an append after this long: an op must end
 RETRY_BACKOFF_S = 0.25
 HEADERS = {"Grpc-Metadata-Hasleader": "true"}  # gateway → gRPC metadata hasleader=true
 
@@ -179,7 +180,10 @@ class EtcdClient:
     def _append(self, op: Op) -> Op:
         unknown: str | None = None  # the error of an earlier attempt that may yet apply
         unknowns = 0
+        deadline = time.monotonic() + APPEND_BUDGET_S
         for _ in range(MAX_CONFLICTS):
+            if time.monotonic() > deadline:
+                break
             try:
                 current, revision = self.get(op.key)
             except EtcdError as e:  # this attempt sent nothing that writes
@@ -209,7 +213,7 @@ class EtcdClient:
             # compare failed: another append came first; read again
         if unknown is not None:
             return op.completed("info", node=self._node, error=f"{unknown}, then conflicts")
-        return op.completed("fail", node=self._node, error=f"{MAX_CONFLICTS} conflicting appends")
+        return op.completed("fail", node=self._node, error="conflicting appends won every attempt")
 
     # -- transport -----------------------------------------------------------------------------
 

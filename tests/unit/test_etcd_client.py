@@ -223,3 +223,10 @@ def test_an_append_losing_every_race_fails_definitely():
     gw = Gateway(kv_range=lambda body: httpx.Response(200, json=kv("[1]")), kv_txn=lambda body: httpx.Response(200, json={}))
     done = client(gw).invoke(op("append", value=2))
     assert done.type == "fail" and len(gw.bodies("/v3/kv/txn")) == etcd.MAX_CONFLICTS
+
+
+def test_an_append_stops_trying_after_its_time_budget(monkeypatch):
+    monkeypatch.setattr(etcd, "APPEND_BUDGET_S", -1.0)
+    gw = Gateway(kv_range=lambda body: httpx.Response(200, json=kv("[1]")), kv_txn=lambda body: httpx.Response(200, json={}))
+    done = client(gw).invoke(op("append", value=2))
+    assert done.type == "fail" and gw.bodies("/v3/kv/txn") == []
