@@ -65,6 +65,12 @@ def _election_ms(text: str) -> int:
     return int(text)
 
 
+def _flag(text: str) -> bool:
+    if text not in ("true", "false"):
+        raise ValueError(f"expected true or false, got {text!r}")
+    return text == "true"
+
+
 def _count(text: str) -> int:
     if not text.isdigit() or int(text) <= 0:
         raise ValueError(f"expected a positive integer, got {text!r}")
@@ -129,6 +135,7 @@ class Etcd:
                 "--initial-cluster-token", self.token,
                 "--heartbeat-interval", str(self.heartbeat_ms), "--election-timeout", str(self.election_ms),
                 "--snapshot-count", str(self.options.get("snapshot-count", SNAPSHOT_COUNT)),
+                "--pre-vote=" + ("true" if self.options.get("pre-vote") else "false"),
                 "--logger", "zap", "--log-outputs", "stderr"]
 
     # -- Killable, Pausable --------------------------------------------------------------------
@@ -360,5 +367,7 @@ KIND = SystemKind(
         "election-ms": SystemOption(_election_ms, ELECTION_MS,
                                     "etcd's --election-timeout; the heartbeat interval is a tenth of it"),
         "snapshot-count": SystemOption(_count, SNAPSHOT_COUNT, "etcd's --snapshot-count"),
+        "pre-vote": SystemOption(_flag, False, "etcd's --pre-vote (off by default in 3.4): a cut-off member "
+                                 "does not disrupt the cluster with a higher term when it comes back"),
     },
 )

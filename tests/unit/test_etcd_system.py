@@ -60,6 +60,7 @@ def test_the_election_timeout_option_sets_the_heartbeat_to_a_tenth():
     cmd = adapter(**{"election-ms": "500"}).command(NODES[0])
     flags = dict(zip(cmd[1::2], cmd[2::2]))
     assert (flags["--heartbeat-interval"], flags["--election-timeout"]) == ("50", "500")
+    assert "--pre-vote=false" in cmd and "--pre-vote=true" in adapter(**{"pre-vote": "true"}).command(NODES[0])
 
 
 @pytest.mark.parametrize("options, message", [
