@@ -101,6 +101,7 @@ class Etcd:
         self.ids: dict[int, str] = {member_id(peer_url(n), self.token): n.name for n in self.nodes}
         # A member that joined a running cluster starts with that cluster's members: name -> flags.
         self.joined: dict[str, tuple[str, str]] = {}
+        self.removed: set[str] = set()  # taken out of the configuration, data wiped: not to be started
         # etcd 3.4 refuses to start on arm64 unless told it may (etcdmain/etcd.go checkSupportArch);
         # on amd64 the variable is ignored.
         self.daemon = Daemon(name="etcd", pid_file=PID_FILE, log_file=LOG_FILE, port=CLIENT_PORT,
@@ -144,7 +145,10 @@ class Etcd:
         self.daemon.kill(node, at)
 
     def start(self, node: Node) -> None:
-        self.daemon.start(node, self.command(node))
+        """Start the member; a removed one stays down (started on its wiped data it would try to
+        bootstrap a cluster of its own) until `add_member` brings it back."""
+        if node.name not in self.removed:
+            self.daemon.start(node, self.command(node))
 
     def pause(self, node: Node) -> None:
         self.daemon.pause(node)
@@ -235,6 +239,7 @@ class Etcd:
         reply = self._change(via, "/v3/cluster/member/remove", {"ID": ours[0]["ID"]})
         if any(peer_url(node) in (m.get("peerURLs") or []) for m in reply.get("members") or []):
             raise EnvironmentProblem(f"{node.name}: still listed after member remove")
+        self.removed.add(node.name)
         self.daemon.forget(node)
         self._wipe(node)
 
@@ -254,6 +259,7 @@ class Etcd:
             url = (m.get("peerURLs") or [""])[0]
             entries.append(f"{by_url.get(url) or m.get('name')}={url}")
         self.joined[node.name] = (",".join(sorted(entries)), "existing")
+        self.removed.discard(node.name)
         self.start(node)
 
     def _member_list(self, nodes: list[Node]) -> list[dict]:
