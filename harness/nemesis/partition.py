@@ -34,7 +34,18 @@ KINDS: dict[str, Callable[[list[str], random.Random], grudges.Grudge]] = {
     "bridge": grudges.bridge,
 }
 LEADER = "leader"  # isolate whoever leads now: needs the system to say who that is
-MIN_NODES = {"halves": 2, "one": 2, LEADER: 2, "ring": 4, "bridge": 3}
+# The Raft-aware kinds (OpenRaft's leader-in-minority / leader-in-majority): the leader on the
+# minority side with 0 or more followers, or on the majority side with the minority cut off; and
+# one follower held apart until every node of the majority has compacted its log past the
+# follower's last entry, so that whoever leads must send it a snapshot when the partition heals
+# (etcd's robustness tests hold a partition the same way). They need the system to name its
+# leader; `snapshot` also needs its log positions (HasSnapshots).
+LEADER_MINORITY, LEADER_MAJORITY, SNAPSHOT = "leader-minority", "leader-majority", "snapshot"
+RAFT_KINDS = frozenset({LEADER, LEADER_MINORITY, LEADER_MAJORITY, SNAPSHOT})
+MIN_NODES = {"halves": 2, "one": 2, LEADER: 2, "ring": 4, "bridge": 3, LEADER_MINORITY: 3, LEADER_MAJORITY: 3,
+             SNAPSHOT: 3}
+SNAPSHOT_WAIT_S = 30.0  # how long `snapshot` waits for the compaction before calling it indeterminate
+SNAPSHOT_POLL_S = 0.25
 # How often each kind is drawn, relative to 1 for the others: with all five kinds, half the
 # partitions cut the leader off. That is the partition Raft must survive without a stale read or
 # a lost acknowledgement; the other kinds leave the leader with its majority most of the time.
@@ -50,7 +61,11 @@ class PartitionNemesis:
         kinds: list[str],
         rng: random.Random,
         primaries: Callable[[], list[str]] = list,
+        positions: Callable[[str], tuple[int, int] | None] | None = None,
+        snapshot_wait_s: float = SNAPSHOT_WAIT_S,
     ):
+        """`positions(node)`: the node's (last log index, snapshot index), None when it does not
+        answer; the `snapshot` kind needs it."""
         if not kinds:
             raise UsageError("a partition nemesis needs at least one kind")
         unknown = [k for k in kinds if k not in MIN_NODES]
@@ -61,6 +76,10 @@ class PartitionNemesis:
         self.weights = [WEIGHTS.get(k, 1) for k in self.kinds]
         self.rng = rng
         self.primaries = primaries
+        self.positions = positions
+        self.snapshot_wait_s = snapshot_wait_s
+        if SNAPSHOT in self.kinds and positions is None:
+            raise UsageError("a snapshot partition needs the system's log positions")
         self.names = sorted(n.name for n in net.nodes)
 
     def setup(self) -> None:
@@ -85,15 +104,58 @@ class PartitionNemesis:
 
     def _start(self, started: float) -> dict:
         kind = self.rng.choices(self.kinds, self.weights)[0]
-        if kind == LEADER:
-            leaders = sorted(self.primaries())
+        value: dict = {"kind": kind}
+        if kind in RAFT_KINDS:
+            leaders = value["leaders"] = sorted(self.primaries())
             if not leaders:
-                return {"kind": kind, "grudge": {}, "skipped": "no leader"}
-            grudge = grudges.isolate(self.names, self.rng.choice(leaders))
+                return {**value, "grudge": {}, "skipped": "no leader"}
+            leader = self.rng.choice(leaders)
+            grudge = self._around(kind, leader)
         else:
             grudge = KINDS[kind](self.names, self.rng)
         self.net.drop(grudge)
-        return {"kind": kind, "grudge": grudges.to_json(grudge), **self._prove(grudge, started)}
+        value.update(grudge=grudges.to_json(grudge), **self._prove(grudge, started))
+        if kind == SNAPSHOT and value["verified_ms"] is not None:
+            value["behind"] = self._hold_until_compacted(grudge, value)
+        return value
+
+    def _around(self, kind: str, leader: str) -> grudges.Grudge:
+        """The grudge of a Raft-aware kind, built around `leader`."""
+        followers = [n for n in self.names if n != leader]
+        minority = len(self.names) - grudges.majority(len(self.names))  # the largest minority
+        if kind == LEADER:
+            return grudges.isolate(self.names, leader)
+        if kind == LEADER_MINORITY:
+            side = [leader, *self.rng.sample(followers, self.rng.randrange(minority))]
+        elif kind == LEADER_MAJORITY:
+            side = self.rng.sample(followers, self.rng.randrange(minority) + 1)  # the minority, cut off
+        else:  # SNAPSHOT: one follower alone
+            side = [self.rng.choice(followers)]
+        return grudges.complete([sorted(side), [n for n in self.names if n not in side]])
+
+    def _hold_until_compacted(self, grudge: grudges.Grudge, value: dict) -> dict:
+        """Wait until every node of the majority has a snapshot past the isolated follower's last
+        log entry; the record says how far each was. Not reached in time: the partition stays,
+        the op is indeterminate (the follower may still catch up by plain AppendEntries)."""
+        alone = next(n for n, peers in grudge.items() if len(peers) == len(self.names) - 1)
+        others = [n for n in self.names if n != alone]
+        started = time.monotonic()
+        position = self.positions(alone)
+        if position is None:
+            value["indeterminate"] = f"{alone} did not say how far its log reaches"
+            return {"node": alone}
+        last = position[0]
+        while True:
+            snapshots = {n: (p[1] if p else None) for n in others for p in [self.positions(n)]}
+            waited = round((time.monotonic() - started) * 1000)
+            behind = {"node": alone, "last_index": last, "snapshot_index": snapshots, "waited_ms": waited}
+            if all(s is not None and s > last for s in snapshots.values()):
+                return behind
+            if waited > self.snapshot_wait_s * 1000:
+                value["indeterminate"] = (f"the majority's snapshots {snapshots} did not pass {alone}'s last index {last} "
+                                          f"within {self.snapshot_wait_s:g} s")
+                return behind
+            time.sleep(SNAPSHOT_POLL_S)
 
     def _stop(self, started: float) -> dict:
         leftover = {n: rules for n, rules in self.net.heal().items() if rules}
