@@ -19,8 +19,9 @@
 13. results.json: the run's outcome (the CLI then writes report.html and JUnit)
 
 A nemesis that raises (anything but a fault it records as skipped or indeterminate) is the
-harness's failure: the guard around it sets the stop flag, so no new operation starts; faults are
-healed, what ran is checked, and the verdict is unknown (exit 2) with the failure as the reason.
+harness's failure: once its op is in the history (with the error), the stop flag is set, so no new
+operation starts; faults are healed, what ran is checked, and the verdict is unknown (exit 2) with
+the failure as the reason.
 
 SIGINT/SIGTERM set a stop flag instead of raising: the workload ends, outstanding ops are recorded
 as `info`, and steps 7 and 10-13 still run, so a partial history is healed, checked and reported
@@ -52,7 +53,7 @@ from raft_jepsen.harness.errors import RaftJepsenError
 from raft_jepsen.harness.generator.core import rate, time_limit, with_nemesis
 from raft_jepsen.harness.generator.faults import fault_schedule, final_phase
 from raft_jepsen.harness.health import wait_healthy
-from raft_jepsen.harness.history import HistoryWriter, Op, read_jsonl, roles, verdicts
+from raft_jepsen.harness.history import NEMESIS, HistoryWriter, Op, read_jsonl, roles, verdicts
 from raft_jepsen.harness.history.roles import Digest, RoleChange
 from raft_jepsen.harness.interpreter import Interpreter
 from raft_jepsen.harness.nemesis.package import Package
@@ -143,6 +144,13 @@ def _exercise(spec, nodes, system, package: Package, workload, rng, run_dir, sto
         def record(op: Op) -> None:
             if op.type == "invoke" and op.is_client and op.key is not None:
                 keys.setdefault(op.key)
+            if op.process == NEMESIS and op.error and outcome.harness_failure is None:
+                # The nemesis raised (the interpreter records it with the error): our failure, not
+                # the system's. Stop here, once it is in the history; the rest still heals and checks.
+                outcome.harness_failure = (f"harness failure: {op.f}: {op.error}; new operations stopped, faults "
+                                           "healed, what ran was checked")
+                progress(outcome.harness_failure)
+                stop.set()
             observer(op)
 
         try:
@@ -156,7 +164,7 @@ def _exercise(spec, nodes, system, package: Package, workload, rng, run_dir, sto
         interpreter = Interpreter(
             nodes=nodes,
             open_client=open_client,
-            nemesis=_Guarded(package.nemesis, outcome, stop, progress),
+            nemesis=package.nemesis,
             writer=writer,
             concurrency=spec.concurrency,
             seed=spec.seed,
@@ -184,34 +192,6 @@ def _exercise(spec, nodes, system, package: Package, workload, rng, run_dir, sto
             outcome.reason = outcome.harness_failure
         elif stop.is_set():
             outcome.reason = f"interrupted after {outcome.duration_s:g} s"
-
-
-class _Guarded:
-    """The package's nemesis, with its failures made the run's: the first exception any of its
-    ops raises sets `stop` (no new operation starts; the runner heals and checks what ran) and
-    becomes the run's reason. The interpreter still records the op, with the error."""
-
-    def __init__(self, nemesis, outcome: _Outcome, stop: threading.Event, progress):
-        self.nemesis, self.outcome, self.stop, self.progress = nemesis, outcome, stop, progress
-        self.fs = nemesis.fs
-
-    def setup(self) -> None:
-        self.nemesis.setup()
-
-    def teardown(self) -> None:
-        self.nemesis.teardown()
-
-    def invoke(self, op: Op) -> Op:
-        try:
-            return self.nemesis.invoke(op)
-        except Exception as e:
-            if self.outcome.harness_failure is None:
-                why = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-                self.outcome.harness_failure = (f"harness failure: the nemesis failed on {op.f} ({why}); new operations "
-                                                "stopped, faults healed, what ran was checked")
-                self.progress(f"{self.outcome.harness_failure}")
-            self.stop.set()
-            raise
 
 
 def _digests(system: System, nodes: list[Node], outcome: _Outcome) -> dict[str, Digest | None] | None:
