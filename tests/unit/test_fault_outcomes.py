@@ -315,3 +315,13 @@ def test_a_nemesis_that_fails_stops_the_run_heals_checks_what_ran_and_exits_2(tm
     assert not any(op.node for op in history if op.type == "invoke")  # no final reads: the run stopped
     assert made[0].calls == 3 and not made[0].db.partitioned  # no fault after it; healed
     assert "linearizable" in result.results["checkers"]  # what ran was checked
+
+
+def test_the_cli_prints_the_coverage_in_one_line():
+    from raft_jepsen.harness.cli.run import coverage_line
+
+    line = coverage_line({"faults": {"kill-leader": {"installed": 2, "skipped": 1, "in_effect_s": 4.5},
+                                     "pause-follower": {"skipped": 3, "in_effect_s": 0.0}, "membership": {"tracked": False}}})
+    assert line == ("faults: kill-leader 2x in effect 4.5 s (1 skipped); pause-follower NEVER in effect (3 skipped); "
+                    "membership not tracked")
+    assert coverage_line(None) is None
