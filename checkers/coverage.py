@@ -12,7 +12,7 @@ the same way."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from raft_jepsen.harness.history import NEMESIS, Op
 from raft_jepsen.harness.history.faults import COVERS, FAULT_OPS, INSTALLED, MOVES, OUTCOMES, covers, outcome

@@ -6,7 +6,8 @@ histories through these tables, so a new fault kind is named here once."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from raft_jepsen.harness.history import Op
 

@@ -9,8 +9,8 @@ that stops anywhere still ends healed."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
 
 from raft_jepsen.harness.errors import RaftJepsenError, UsageError
 from raft_jepsen.harness.history import Op
@@ -34,8 +34,8 @@ from raft_jepsen.harness.nemesis.process import (
     pause_nemesis,
     power_cut_nemesis,
 )
-from raft_jepsen.harness.nemesis.timing import TimedNemesis
 from raft_jepsen.harness.nemesis.targets import LEADER_SPECS
+from raft_jepsen.harness.nemesis.timing import TimedNemesis
 from raft_jepsen.harness.nodes import Node
 from raft_jepsen.harness.systems.base import HasPrimaries, HasSnapshots, Killable, Pausable, System
 

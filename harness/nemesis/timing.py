@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.history import Op
@@ -105,9 +105,9 @@ class TimedNemesis:
             new = [n for n in self.primaries() if n != old]
             if new:
                 if self.at == "leader-change":
-                    timing.update(new_leader=sorted(new)[0], waited_ms=round(waited * 1000))
+                    timing.update(new_leader=min(new), waited_ms=round(waited * 1000))
                     return None
-                return f"{sorted(new)[0]} was elected {round(waited * 1000)} ms after {old} was paused, before the moment"
+                return f"{min(new)} was elected {round(waited * 1000)} ms after {old} was paused, before the moment"
             if self.at == "election" and waited >= delay:
                 timing.update(leaderless_ms=round(waited * 1000))
                 return None

@@ -46,7 +46,7 @@ def sides(grudge):
 
 @pytest.mark.parametrize("seed", range(20))
 def test_raft_targets_are_chosen_around_the_leader(seed):
-    leader = lambda: ["n3"]  # noqa: E731
+    leader = lambda: ["n3"]
     rng = random.Random(seed)
     assert resolve("leader", NODES5, rng, leader) == ["n3"]
     follower = resolve("follower", NODES5, rng, leader)
@@ -116,7 +116,7 @@ def test_pause_leader_with_nobody_leading_is_skipped_with_why_and_pauses_nobody(
 
 def test_partition_snapshot_holds_a_follower_until_the_others_compacted_past_it():
     system = FakeSystem(leaders=["n1"])
-    cluster, _, pkg = build(["partition-snapshot"], system=system)
+    _, _, pkg = build(["partition-snapshot"], system=system)
     system.positions = {n: (100, 0) for n in NODES5}
     polls = []
 
@@ -131,7 +131,7 @@ def test_partition_snapshot_holds_a_follower_until_the_others_compacted_past_it(
     nemesis_pick = nemesis._around
     nemesis._around = lambda kind, leader: (g := nemesis_pick(kind, leader), alone.append(
         next(n for n, p in g.items() if len(p) == 4)))[0]
-    import raft_jepsen.harness.nemesis.partition as partition
+    from raft_jepsen.harness.nemesis import partition
     partition.SNAPSHOT_POLL_S, old = 0.0, partition.SNAPSHOT_POLL_S
     try:
         value = pkg.nemesis.invoke(op("start-partition")).value
