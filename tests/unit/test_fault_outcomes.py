@@ -325,3 +325,16 @@ def test_the_cli_prints_the_coverage_in_one_line():
     assert line == ("faults: kill-leader 2x in effect 4.5 s (1 skipped); pause-follower NEVER in effect (3 skipped); "
                     "membership not tracked")
     assert coverage_line(None) is None
+
+
+def test_a_skipped_fault_has_no_failover_to_measure():
+    from raft_jepsen.checkers.availability import availability
+
+    def client(index, type_, f, time):
+        return Op(index=index, type=type_, process=0, f=f, key="k", value=1, time=time)
+
+    history = [client(0, "invoke", "write", 0), client(1, "ok", "write", 10),
+               fault(2, "kill", 20, target="leader", nodes=[], outcome="skipped", skipped="no leader"),
+               fault(3, "pause", 30, target="leader", nodes=["n1"], outcome="installed"),
+               client(4, "invoke", "write", 40), client(5, "ok", "write", 50)]
+    assert [f["f"] for f in availability(history)["failovers"]] == ["pause"]
