@@ -81,6 +81,7 @@ def render(run: RunFolder) -> str:
         notes=notes,
         open_calls=sum(1 for c in calls if c.complete is None),
         fault_kinds=sorted({f.kind for f in fault_list}),
+        fault_outcomes=sorted({f.outcome for f in fault_list} - {"installed"}),
         coverage=_coverage((r.get("checkers") or {}).get("coverage")),
         css=(_TEMPLATES / "report.css").read_text(encoding="utf-8"),
         js=(_TEMPLATES / "report.js").read_text(encoding="utf-8"),
