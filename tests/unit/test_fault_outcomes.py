@@ -338,3 +338,19 @@ def test_a_skipped_fault_has_no_failover_to_measure():
                fault(3, "pause", 30, target="leader", nodes=["n1"], outcome="installed"),
                client(4, "invoke", "write", 40), client(5, "ok", "write", 50)]
     assert [f["f"] for f in availability(history)["failovers"]] == ["pause"]
+
+
+def test_report_bands_carry_each_faults_outcome():
+    from raft_jepsen.reports import perf_graphs
+    from raft_jepsen.reports.perf import perf
+    from raft_jepsen.reports.timeline import faults
+
+    history = [fault(0, "kill", 1_000_000_000, target="leader", nodes=[], outcome="skipped", skipped="no leader"),
+               fault(1, "start", 2_000_000_000, nodes=[], outcome="healed"),
+               fault(2, "start-partition", 3_000_000_000, kind="halves", grudge={}, verified_ms=None),
+               fault(3, "stop-partition", 4_000_000_000, outcome="healed")]
+    found = faults(history)
+    assert [(f.kind, f.outcome) for f in found] == [("kill", "skipped"), ("partition", "indeterminate")]
+    assert found[0].describe() == "kill [skipped: no leader]"
+    svg = perf_graphs.latency_svg(perf([], found, 5_000_000_000), found, [], 5_000_000_000)
+    assert 'class="fault kill skipped"' in svg and 'class="fault partition indeterminate"' in svg
