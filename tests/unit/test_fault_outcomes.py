@@ -354,3 +354,26 @@ def test_report_bands_carry_each_faults_outcome():
     assert found[0].describe() == "kill [skipped: no leader]"
     svg = perf_graphs.latency_svg(perf([], found, 5_000_000_000), found, [], 5_000_000_000)
     assert 'class="fault kill skipped"' in svg and 'class="fault partition indeterminate"' in svg
+
+
+@pytest.mark.parametrize("flags,message", [
+    ({"nemesis": "kill-leader"}, "cannot do nemesis kill-leader: it cannot name its leader"),
+    ({"nemesis": "partition-leader-minority"}, "partition-leader-minority"),
+    ({"nemesis": "pause", "nemesis-timing": "election"}, "cannot take --nemesis-timing election"),
+    ({"nemesis": "partition-snapshot"}, "partition-snapshot"),
+])
+def test_a_raft_aware_fault_a_system_cannot_aim_is_refused_before_any_container_starts(tmp_path, flags, message):
+    from raft_jepsen.harness.errors import UsageError
+
+    program = tmp_path / "node.py"
+    program.write_text("#!/usr/bin/env python3\nprint('hi')\n")
+    program.chmod(0o755)
+    with pytest.raises(UsageError, match=message):
+        specs.build({"system": "maelstrom", "bin": str(program), **flags})
+
+
+def test_an_unknown_timing_is_refused():
+    from raft_jepsen.harness.errors import UsageError
+
+    with pytest.raises(UsageError, match="nemesis-timing"):
+        specs.build({"nemesis-timing": "sometimes"})
