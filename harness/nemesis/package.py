@@ -126,17 +126,18 @@ def package(
             raise UsageError(f"system {type(system).__name__} cannot do nemesis partition-snapshot: it does not report "
                              "its log positions")
         net = Net(nodes, port=probe_port)
-        parts.append((PartitionNemesis(net, kinds, rng, leaders, positions=positions, snapshot_wait_s=max(30.0, 5 * interval)),
-                      ("start-partition", "stop-partition")))
+        parts.append((PartitionNemesis(net, kinds, rng, leaders, positions=positions, snapshot_wait_s=max(30.0, 5 * interval),
+                                       held=held), ("start-partition", "stop-partition")))
     targets = [t for t in TARGETS if primaries is not None or t not in LEADER_SPECS]
     kill_targets = process_targets("kill", names, targets, primaries is not None)
     if kill_targets:
         _require(system, Killable, "be killed and restarted")
-        parts.append((kill_nemesis(system, nodes, rng, targets=kill_targets, primaries=leaders), ("kill", "start")))
+        parts.append((kill_nemesis(system, nodes, rng, targets=kill_targets, primaries=leaders, held=held), ("kill", "start")))
     pause_targets = process_targets("pause", names, targets, primaries is not None)
     if pause_targets:
         _require(system, Pausable, "be paused")
-        parts.append((pause_nemesis(system, nodes, rng, targets=pause_targets, primaries=leaders), ("pause", "resume")))
+        parts.append((pause_nemesis(system, nodes, rng, targets=pause_targets, primaries=leaders, held=held),
+                      ("pause", "resume")))
     if lazyfs.NAME in names:
         _require(system, Killable, "be killed and restarted")
         parts.append((lazyfs.LoseUnsyncedNemesis(system, nodes, rng, data_dirs), ("power-cut", "power-on")))

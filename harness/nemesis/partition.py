@@ -26,6 +26,7 @@ from raft_jepsen.harness.errors import EnvironmentProblem, UsageError
 from raft_jepsen.harness.history import Op
 from raft_jepsen.harness.nemesis import grudges
 from raft_jepsen.harness.nemesis.net import Net
+from raft_jepsen.harness.nemesis.targets import NoTarget
 
 KINDS: dict[str, Callable[[list[str], random.Random], grudges.Grudge]] = {
     "halves": grudges.halves,
@@ -63,9 +64,12 @@ class PartitionNemesis:
         primaries: Callable[[], list[str]] = list,
         positions: Callable[[str], tuple[int, int] | None] | None = None,
         snapshot_wait_s: float = SNAPSHOT_WAIT_S,
+        held: set[str] | None = None,
     ):
         """`positions(node)`: the node's (last log index, snapshot index), None when it does not
-        answer; the `snapshot` kind needs it."""
+        answer; the `snapshot` kind needs it. `held`: nodes a timed fault holds paused; the
+        Raft-aware kinds count them on the side without a working majority, so that the side a
+        kind promises a majority has one of live nodes."""
         if not kinds:
             raise UsageError("a partition nemesis needs at least one kind")
         unknown = [k for k in kinds if k not in MIN_NODES]
@@ -77,6 +81,7 @@ class PartitionNemesis:
         self.rng = rng
         self.primaries = primaries
         self.positions = positions
+        self.held = held if held is not None else set()
         self.snapshot_wait_s = snapshot_wait_s
         if SNAPSHOT in self.kinds and positions is None:
             raise UsageError("a snapshot partition needs the system's log positions")
@@ -110,7 +115,10 @@ class PartitionNemesis:
             if not leaders:
                 return {**value, "grudge": {}, "skipped": "no leader"}
             leader = self.rng.choice(leaders)
-            grudge = self._around(kind, leader)
+            try:
+                grudge = self._around(kind, leader)
+            except NoTarget as e:
+                return {**value, "grudge": {}, "skipped": str(e)}
         else:
             grudge = KINDS[kind](self.names, self.rng)
         self.net.drop(grudge)
@@ -121,15 +129,19 @@ class PartitionNemesis:
 
     def _around(self, kind: str, leader: str) -> grudges.Grudge:
         """The grudge of a Raft-aware kind, built around `leader`."""
-        followers = [n for n in self.names if n != leader]
+        held = sorted(n for n in self.held if n != leader and n in self.names)
+        followers = [n for n in self.names if n != leader and n not in held]
         minority = len(self.names) - grudges.majority(len(self.names))  # the largest minority
         if kind == LEADER:
             return grudges.isolate(self.names, leader)
-        if kind == LEADER_MINORITY:
-            side = [leader, *self.rng.sample(followers, self.rng.randrange(minority))]
-        elif kind == LEADER_MAJORITY:
-            side = self.rng.sample(followers, self.rng.randrange(minority) + 1)  # the minority, cut off
-        else:  # SNAPSHOT: one follower alone
+        if len(held) + (kind == LEADER_MINORITY) > minority or not followers:
+            raise NoTarget(f"{len(held)} node(s) held paused leave no minority side for {kind}")
+        room = minority - len(held)  # live followers the minority side may still take
+        if kind == LEADER_MINORITY:  # the leader, the held nodes and 0 or more followers
+            side = [leader, *held, *self.rng.sample(followers, self.rng.randrange(room))]
+        elif kind == LEADER_MAJORITY:  # cut off: the held nodes and followers, one node at least
+            side = [*held, *self.rng.sample(followers, self.rng.randrange(0 if held else 1, room + 1))]
+        else:  # SNAPSHOT: one live follower alone (the held ones stay with the majority, not asked)
             side = [self.rng.choice(followers)]
         return grudges.complete([sorted(side), [n for n in self.names if n not in side]])
 
@@ -138,7 +150,7 @@ class PartitionNemesis:
         log entry; the record says how far each was. Not reached in time: the partition stays,
         the op is indeterminate (the follower may still catch up by plain AppendEntries)."""
         alone = next(n for n, peers in grudge.items() if len(peers) == len(self.names) - 1)
-        others = [n for n in self.names if n != alone]
+        others = [n for n in self.names if n != alone and n not in self.held]
         started = time.monotonic()
         position = self.positions(alone)
         if position is None:

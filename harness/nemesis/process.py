@@ -64,6 +64,7 @@ class ProcessNemesis:
         weights: Mapping[str, int] | None = None,
         several: str = "parallel",
         spread_s: float = 0.0,
+        held: set[str] | None = None,
     ):
         """`several`: how a fault hits several nodes: "parallel" (as fast as each can be
         reached), "together" (at one shared instant, `fault(node, at=...)`) or "rolling" (one
@@ -79,6 +80,7 @@ class ProcessNemesis:
         self.several = several
         self.spread_s = spread_s
         self.hit: set[str] = set()  # nodes faulted and not yet healed by this nemesis
+        self.held = held if held is not None else set()  # nodes a timed fault's trigger holds paused
 
     def setup(self) -> None:
         self.teardown()
@@ -89,7 +91,7 @@ class ProcessNemesis:
             spec = self.rng.choices(self.targets, self.weights)[0]
             seen = Seen(self.primaries)
             try:
-                names = resolve(spec, list(self.nodes), self.rng, seen)
+                names = resolve(spec, list(self.nodes), self.rng, seen, self.held)
             except NoTarget as e:
                 return replace(op, value={"target": spec, "nodes": [], **seen.record(), "skipped": str(e)})
             value: dict = {"target": spec, "nodes": names, **seen.record()}

@@ -11,7 +11,7 @@ at someone else."""
 from __future__ import annotations
 
 import random
-from typing import Callable
+from collections.abc import Callable, Set
 
 from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.nemesis.grudges import majority
@@ -25,8 +25,11 @@ class NoTarget(Exception):
     """No node fits the spec now; the message says why (recorded as the fault's `skipped`)."""
 
 
-def resolve(spec: str, nodes: list[str], rng: random.Random, primaries: Callable[[], list[str]]) -> list[str]:
-    """The node names `spec` designates now, sorted; NoTarget when none fits."""
+def resolve(spec: str, nodes: list[str], rng: random.Random, primaries: Callable[[], list[str]],
+            held: Set[str] = frozenset()) -> list[str]:
+    """The node names `spec` designates now, sorted; NoTarget when none fits. `held`: nodes another
+    fault holds down (a timed fault's paused leader), never chosen as the followers of a
+    Raft-aware spec: the leader survives, or a majority of live nodes goes down, as named."""
     pool = sorted(nodes)
     if spec == "one":
         return [rng.choice(pool)]
@@ -44,7 +47,7 @@ def resolve(spec: str, nodes: list[str], rng: random.Random, primaries: Callable
     if spec == "primaries":
         return leaders
     leader = rng.choice(leaders)
-    followers = [n for n in pool if n not in leaders]
+    followers = [n for n in pool if n not in leaders and n not in held]
     # (followers to take, whether the leader is taken too)
     need, with_leader = {"leader": (0, True), "follower": (1, False),
                          "majority-with-leader": (majority(len(pool)) - 1, True),

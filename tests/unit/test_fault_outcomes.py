@@ -377,3 +377,25 @@ def test_an_unknown_timing_is_refused():
 
     with pytest.raises(UsageError, match="nemesis-timing"):
         specs.build({"nemesis-timing": "sometimes"})
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_paused_old_leader_counts_on_the_side_without_a_working_majority(seed):
+    """Under a timed fault the old leader is paused: `leader-minority` puts it with the new leader,
+    `leader-majority` cuts it off with the minority, so the side promised a majority has one live."""
+    cluster = FakeCluster(5)
+    held = {"n1"}
+    nemesis = PartitionNemesis(Net(cluster.nodes, port=PEER_PORT), ["leader-minority", "leader-majority"],
+                               random.Random(seed), lambda: ["n2"], held=held)
+    value = nemesis.invoke(op("start-partition")).value
+    leader_side = {"n2"} | (set(NODES5) - {"n2"} - set(value["grudge"]["n2"]))
+    other = set(NODES5) - leader_side
+    majority_side = other if value["kind"] == "leader-minority" else leader_side
+    assert len(majority_side - held) >= majority(5), value
+
+
+def test_kill_follower_never_picks_the_paused_old_leader():
+    for seed in range(10):
+        assert resolve("follower", NODES5, random.Random(seed), lambda: ["n2"], held={"n1"}) != ["n1"]
+        without = resolve("majority-without-leader", NODES5, random.Random(seed), lambda: ["n2"], held={"n1"})
+        assert "n1" not in without and "n2" not in without
