@@ -11,7 +11,8 @@ at someone else."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Set
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 
 from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.nemesis.grudges import majority
@@ -26,7 +27,7 @@ class NoTarget(Exception):
 
 
 def resolve(spec: str, nodes: list[str], rng: random.Random, primaries: Callable[[], list[str]],
-            held: Set[str] = frozenset()) -> list[str]:
+            held: AbstractSet[str] = frozenset()) -> list[str]:
     """The node names `spec` designates now, sorted; NoTarget when none fits. `held`: nodes another
     fault holds down (a timed fault's paused leader), never chosen as the followers of a
     Raft-aware spec: the leader survives, or a majority of live nodes goes down, as named."""
