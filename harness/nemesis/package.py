@@ -156,7 +156,10 @@ def package(
     if timing != "interval" and parts:
         if primaries is None or not isinstance(system, Pausable):
             raise UsageError(f"nemesis timing {timing} needs a system that names its leader and can be paused")
-        timed = TimedNemesis(ComposedNemesis([n for n, _ in parts]), timing, system, nodes, rng, leaders, held)
+        # A timed fault waits at most one interval for its moment: the fault before it (a partition
+        # that moves) stays in force while it waits, and must not outlast its own interval by much.
+        timed = TimedNemesis(ComposedNemesis([n for n, _ in parts]), timing, system, nodes, rng, leaders, held,
+                             wait_s=max(1.0, interval))
         parts = [(timed, pairs[0])]
     every = parts + background
     return Package(ComposedNemesis([n for n, _ in every]), pairs, interval, tuple(stop for _, (_, stop) in every), moves,

@@ -15,7 +15,7 @@ Then the fault itself is chosen as usual, on the cluster as it is at that moment
 kills the new leader, `partition-leader-minority` cuts it off with a minority. The paused old
 leader is resumed when the fault is healed (a stale leader coming back is part of the test). The
 recorded value carries `"timing": {"at": "leader-change", "paused": "n2", "new_leader": "n4",
-"waited_ms": 420}`; no leader to pause, or no moment within `WAIT_S`, makes the fault skipped
+"waited_ms": 420}`; no leader to pause, or no moment within its wait (one nemesis interval), makes the fault skipped
 (and the leader is resumed at once)."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ TIMINGS = {
     "leader-change": "each fault lands right after a new leader is seen (the nemesis pauses the leader to cause "
                      "one; needs a system that names its leader and can be paused)",
 }
-WAIT_S = 10.0  # how long a timed fault waits for its moment
+WAIT_S = 10.0  # how long a timed fault waits for its moment, by default (a package: one interval)
 POLL_S = 0.02
 ELECTION_MOMENT_S = (0.1, 0.6)
 
