@@ -116,14 +116,17 @@ def test_kill_leader_after_a_leader_change_kills_the_new_leader(cluster, raftkv)
 
 
 def test_partition_snapshot_holds_a_follower_until_it_must_install_a_snapshot(cluster, raftkv):
-    leader_of(raftkv, cluster.nodes)
+    for node in cluster.nodes:  # fresh data: no log left behind by the kills of the tests before
+        raftkv.setup(node)
+    by_name = {n.name: n for n in cluster.nodes}
+    leader = by_name[leader_of(raftkv, cluster.nodes)]
     pkg = build(cluster, raftkv, ["partition-snapshot"])
     peers = {n.name: n.client_addr for n in cluster.nodes}
     done = threading.Event()
 
-    def write():  # enough writes for two snapshots of 40 entries while the follower is away
+    def write():  # enough writes for several snapshots of 40 entries while the follower is away
         client = ProtocolClient(peers, timeout=2)
-        client.open(cluster.nodes[0])
+        client.open(leader)
         for value in itertools.count():
             if done.is_set():
                 break
@@ -140,14 +143,17 @@ def test_partition_snapshot_holds_a_follower_until_it_must_install_a_snapshot(cl
         done.set()
         writer.join(10)
         pkg.nemesis.invoke(op("stop-partition"))
-        follower = next(n for n in cluster.nodes if n.name == behind["node"])
-        deadline = time.monotonic() + 15
+        follower = by_name[behind["node"]]
+        deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            log = follower.remote.exec(f"cat {LOG_FILE}").stdout
-            if '"snapshot-installed"' in log:
+            position = raftkv.log_position(follower)
+            if position and position[1] >= min(behind["snapshot_index"].values()):
                 break
             time.sleep(0.3)
-        assert '"snapshot-installed"' in log  # the leader had to send it a snapshot
+        assert position and position[1] >= min(behind["snapshot_index"].values()), (position, behind)
+        sent = [n.name for n in cluster.nodes if n is not follower and
+                f'"event":"snapshot-send","peer":"{follower.name}"' in n.remote.exec(f"cat {LOG_FILE}").stdout]
+        assert sent, "no node logged a snapshot sent to the follower"
     finally:
         done.set()
         pkg.nemesis.teardown()
