@@ -296,17 +296,17 @@ class Interned:
 def int_step(ints: IntModel) -> tuple[Callable[[int, int], int], list[int]]:
     """`IntModel` in Python, for the Python core: step on ids, and a one-item list holding the
     bytes of the texts it made (the text model's states)."""
-    F, A, B, O = ints.f, ints.a, ints.b, ints.out  # the columns of the model's table
+    F, A, B, OUT = ints.f, ints.a, ints.b, ints.out  # the columns of the model's table
     size = [0]
     if ints.kind == "register":
 
         def register_step(i: int, s: int) -> int:
             f = F[i]
             if f == READ:
-                return s if O[i] == s else -2  # only a write of O[i] can make it fit
+                return s if OUT[i] == s else -2  # only a write of OUT[i] can make it fit
             if f == WRITE:
                 return A[i]
-            o = O[i]
+            o = OUT[i]
             if o == 1:
                 return B[i] if s == A[i] else -1
             if o == 0:
@@ -320,9 +320,9 @@ def int_step(ints: IntModel) -> tuple[Callable[[int, int], int], list[int]]:
     def text_step(i: int, s: int) -> int:
         f = F[i]
         if f == READ:
-            if O[i] == s:
+            if OUT[i] == s:
                 return s
-            return -1 if texts[O[i]].startswith(texts[s]) else -2  # appends only lengthen a text
+            return -1 if texts[OUT[i]].startswith(texts[s]) else -2  # appends only lengthen a text
         if f == WRITE:
             return A[i]
         t = texts[s] + texts[A[i]]
