@@ -47,6 +47,7 @@ except ImportError:  # built only where Rust is present: the Python core is the 
 DEFAULT_TIMEOUT_S = 60.0
 MAX_MEMORY_MB = 1024  # the search's memory for the whole check, all partitions together
 _SLICE = 256  # the search pauses every 256 backtracks: clock, memory, turn-taking
+_LIFTS = 4096  # ... or every 4096 configurations entered (a key of many ops backtracks rarely)
 _MAX_TURN = 16  # slices a partition searches in a turn: 1 in the first round, doubling up to this
 # The Python core's bytes per cached configuration, beyond the int itself: a set slot at the
 # set's load factor, and about one memo entry of step's answers.
@@ -82,7 +83,7 @@ def search(
       every op of its needs is linearized, nothing left can make it fit before it returns: the
       configuration fails at once, rather than when the search reaches that return.
 
-    Resumable: after every 256 backtracks it pauses, yielding how many configurations it has
+    Resumable: after every 256 backtracks or 4096 configurations entered it pauses, yielding how many configurations it has
     cached (and setting meter[0] to its memory estimate in bytes), so that the caller can watch
     a clock and a memory bound or let other partitions take turns. Returns (linearizable, ids):
     a full linearization when True, else the longest prefix the search could linearize."""
@@ -109,21 +110,24 @@ def search(
     answers: list[dict[int, int] | None] = [None] * (n_entries + 2)  # None at return nodes
     ro = [False] * (n_entries + 2)
     after = [0] * (n_entries + 2)
+    op_bit = [0] * n  # the same ints, by op id (a big int per op: shared, not copied)
     for node in range(1, n_entries + 1):
         if match[node]:
             op = op_of[node]
-            bit[node] = 1 << op
+            bit[node] = op_bit[op] = 1 << op
             answers[node] = {}
             ro[node] = bool(read_only and read_only[op])
-            after[node] = 1 << twin[op] if twin and twin[op] >= 0 else 0
-    # per call node of a read with needs: the bits of the ops that may make it fit, latest first
-    need: list[list[int] | None] = [None] * (n_entries + 2)
+    for node in range(1, n_entries + 1):
+        if match[node] and twin and twin[op_of[node]] >= 0:
+            after[node] = op_bit[twin[op_of[node]]]
+    # per call node of a read with needs: (the ops that may make it fit, in call order, how many)
+    need: list[tuple[list[int], int] | None] = [None] * (n_entries + 2)
     if needs is not None:
         per_op, groups = needs
         for node in range(1, n_entries + 1):
             if match[node] and per_op[op_of[node]][0] >= 0:
                 g, count = per_op[op_of[node]]
-                need[node] = [1 << j for j in reversed(groups[g][:count])]
+                need[node] = (groups[g], count)
     config_bytes = 28 + 4 * ((n + 40) // 30) + _PY_CONFIG_BYTES
 
     # a configuration is (linearized set, state id), packed in one int: the state above n bits
@@ -134,12 +138,19 @@ def search(
     state = 0
     backtracks = 0
     pause_at = _SLICE
+    entered, enter_pause_at = 0, _LIFTS
     if nxt[head] == tail:
         return True, []
     fresh = True  # at a configuration just reached: read-only calls first
     node = head
     while True:
         if fresh:
+            if entered >= enter_pause_at:
+                pause_at, enter_pause_at = backtracks + _SLICE, entered + _LIFTS
+                if meter is not None:
+                    meter[0] = len(cache) * config_bytes
+                yield len(cache)
+            entered += 1
             fresh = False
             k = nxt[head]
             dead = False
@@ -152,10 +163,11 @@ def search(
                     if new_state == state:
                         break
                     if new_state == -2 and need[k] is not None:
-                        for b in need[k]:  # type: ignore[union-attr]
-                            if not linearized & b:
-                                break
-                        else:
+                        members, j = need[k]  # type: ignore[misc]
+                        j -= 1  # the latest called first: the likeliest not linearized yet
+                        while j >= 0 and linearized & op_bit[members[j]]:
+                            j -= 1
+                        if j < 0:
                             dead = True
                             break
                 k = nxt[k]
@@ -224,7 +236,7 @@ def search(
                 prv[nxt[node]] = node
             node = nxt[node]
             if backtracks >= pause_at:
-                pause_at = backtracks + _SLICE
+                pause_at, enter_pause_at = backtracks + _SLICE, entered + _LIFTS
                 if meter is not None:
                     meter[0] = len(cache) * config_bytes
                 yield len(cache)
@@ -243,7 +255,7 @@ def native_search(
     core = NativeSearch(entries, read_only, twin)
     if ints is not None:
         core.use_model(ints.kind, ints.f, ints.a, ints.b, ints.out, ints.texts or [], ints.needs, ints.groups)
-    while (done := core.run(step, _SLICE)) is None:
+    while (done := core.run(step, _SLICE, _LIFTS)) is None:
         if meter is not None:
             meter[0] = core.memory
         yield core.states
@@ -284,17 +296,17 @@ class Interned:
 def int_step(ints: IntModel) -> tuple[Callable[[int, int], int], list[int]]:
     """`IntModel` in Python, for the Python core: step on ids, and a one-item list holding the
     bytes of the texts it made (the text model's states)."""
-    F, A, B, O = ints.f, ints.a, ints.b, ints.out  # the columns of the model's table
+    F, A, B, OUT = ints.f, ints.a, ints.b, ints.out  # the columns of the model's table
     size = [0]
     if ints.kind == "register":
 
         def register_step(i: int, s: int) -> int:
             f = F[i]
             if f == READ:
-                return s if O[i] == s else -2  # only a write of O[i] can make it fit
+                return s if OUT[i] == s else -2  # only a write of OUT[i] can make it fit
             if f == WRITE:
                 return A[i]
-            o = O[i]
+            o = OUT[i]
             if o == 1:
                 return B[i] if s == A[i] else -1
             if o == 0:
@@ -308,9 +320,9 @@ def int_step(ints: IntModel) -> tuple[Callable[[int, int], int], list[int]]:
     def text_step(i: int, s: int) -> int:
         f = F[i]
         if f == READ:
-            if O[i] == s:
+            if OUT[i] == s:
                 return s
-            return -1 if texts[O[i]].startswith(texts[s]) else -2  # appends only lengthen a text
+            return -1 if texts[OUT[i]].startswith(texts[s]) else -2  # appends only lengthen a text
         if f == WRITE:
             return A[i]
         t = texts[s] + texts[A[i]]
@@ -425,7 +437,10 @@ class LinearizabilityChecker:
                 step, made = int_step(ints)
             needs = None if ints is None or ints.needs is None else (ints.needs, ints.groups or [])
             running = search(entries, step, read_only, twin, meter, needs)
-        return _Partition(key, part, searched, entries, running, meter, made, _FIXED_BYTES_PER_OP * len(searched))
+        fixed = _FIXED_BYTES_PER_OP * len(searched)
+        if core is not native_search:
+            fixed += len(searched) ** 2 // 15  # the Python core's int bitset of each op, 1 << op
+        return _Partition(key, part, searched, entries, running, meter, made, fixed)
 
     def check(self, history: list[Op]) -> dict:
         start = time.monotonic()
@@ -455,7 +470,6 @@ class LinearizabilityChecker:
         for p in running:
             p.counted = p.memory()
             total += p.counted
-        peak = total
 
         def give_up(p: _Partition, reason: str) -> None:
             nonlocal total
@@ -465,6 +479,12 @@ class LinearizabilityChecker:
                 p.search.close()  # frees its cache now
                 p.search = None
             unknown.append({"key": p.key, "reason": reason})
+
+        # a key too large for the bound before any search (its per-op tables alone) goes first
+        while bound is not None and total > bound:
+            largest = max((q for q in running if q.search is not None), key=lambda q: q.counted)
+            give_up(largest, self._over(largest, bound))
+        peak = total
 
         # Partitions take turns, a few slices of search each (one in the first round, then
         # doubling), so that one that explodes does not hide another that fails fast (Porcupine

@@ -12,7 +12,8 @@
 //! (operation, state), its answers kept here.
 //!
 //! `Search` is resumable like the Python generator: `run(step, budget)` searches until at least
-//! `budget` more backtracks have happened (None: not finished) or the search ends ((ok, ids)),
+//! `budget` more backtracks have happened or `lifts` more configurations were entered (None: not
+//! finished) or the search ends ((ok, ids)),
 //! so the caller can watch its deadline and memory bound and let other partitions take turns.
 
 mod answers;
@@ -37,8 +38,8 @@ pub struct Search {
     prev: Vec<usize>,
     matching: Vec<usize>, // a call node's return node; 0 at return nodes and the tail
     op_of: Vec<usize>,
-    read_only: Vec<bool>, // per node
-    twin: Vec<usize>,     // per node: the op that must be linearized before it, or NO_TWIN
+    read_only: Vec<bool>,  // per node
+    twin: Vec<usize>,      // per node: the op that must be linearized before it, or NO_TWIN
     need: Vec<(u32, u32)>, // per node: (group, count) of a read's needs, or (NO_GROUP, 0)
     groups: Vec<Vec<u32>>, // op ids in call order
     model: Model,
@@ -52,6 +53,7 @@ pub struct Search {
     node: usize,
     fresh: bool, // at a configuration just reached: read-only calls first
     backtracks: u64,
+    entered: u64, // configurations entered (lifts, and the start)
     result: Option<(bool, Vec<usize>)>,
 }
 
@@ -74,7 +76,11 @@ impl Search {
             return Err(bad(format!("{n} ops: more than op ids of 32 bits can name")));
         }
         if read_only.len() != n || twin.len() != n {
-            return Err(bad(format!("{n} ops but {} read-only flags and {} twins", read_only.len(), twin.len())));
+            return Err(bad(format!(
+                "{n} ops but {} read-only flags and {} twins",
+                read_only.len(),
+                twin.len()
+            )));
         }
         let mut call_node = vec![0usize; n];
         let mut matching = vec![0usize; len + 2];
@@ -131,6 +137,7 @@ impl Search {
             node: HEAD,
             fresh: true,
             backtracks: 0,
+            entered: 0,
             result: None,
         })
     }
@@ -153,12 +160,17 @@ impl Search {
     ) -> PyResult<()> {
         let n = self.zobrist.len();
         if f.len() != n || a.len() != n || b.len() != n || out.len() != n {
-            return Err(PyValueError::new_err(format!("use_model: {n} ops but columns of other lengths")));
+            return Err(PyValueError::new_err(format!(
+                "use_model: {n} ops but columns of other lengths"
+            )));
         }
         if let Some(needs) = needs {
             let groups = groups.unwrap_or_default();
             if needs.len() != n {
-                return Err(PyValueError::new_err(format!("use_model: {n} ops but {} needs", needs.len())));
+                return Err(PyValueError::new_err(format!(
+                    "use_model: {n} ops but {} needs",
+                    needs.len()
+                )));
             }
             if groups.iter().flatten().any(|&j| j as usize >= n) {
                 return Err(PyValueError::new_err("use_model: a group names an op out of range"));
@@ -171,7 +183,9 @@ impl Search {
                 if g >= 0 {
                     let members = groups.get(g as usize).map_or(0, |m| m.len());
                     if count as usize > members {
-                        return Err(PyValueError::new_err(format!("use_model: needs ({g}, {count}) beyond its group")));
+                        return Err(PyValueError::new_err(format!(
+                            "use_model: needs ({g}, {count}) beyond its group"
+                        )));
                     }
                     self.need[node] = (g as u32, count);
                 }
@@ -186,7 +200,9 @@ impl Search {
             "text" => {
                 let known = texts.len() as u32;
                 if a.iter().chain(&out).any(|&t| t >= known) || texts.first().map(|t| t.is_empty()) != Some(true) {
-                    return Err(PyValueError::new_err("use_model: texts must start with \"\" and hold every id"));
+                    return Err(PyValueError::new_err(
+                        "use_model: texts must start with \"\" and hold every id",
+                    ));
                 }
                 Model::Text(Texts::new(f, a, out, texts))
             }
@@ -211,19 +227,26 @@ impl Search {
         self.cache.bytes() + self.answers.bytes() + model + self.next.len() * 8 * 6
     }
 
-    /// Searches until at least `budget` more backtracks have happened (returns None) or the end:
+    /// Searches until at least `budget` more backtracks have happened, or `lifts` more
+    /// configurations were entered (returns None), or the end:
     /// (True, a full linearization) or (False, the longest prefix linearized), as op ids.
     /// `step` is the Python model (None when `use_model` gave one). Once finished, every later
     /// call returns the same result.
-    fn run(&mut self, step: Option<&Bound<'_, PyAny>>, budget: u64) -> PyResult<Option<(bool, Vec<usize>)>> {
-        if budget == 0 {
+    #[pyo3(signature = (step, budget, lifts=4096))]
+    fn run(
+        &mut self,
+        step: Option<&Bound<'_, PyAny>>,
+        budget: u64,
+        lifts: u64,
+    ) -> PyResult<Option<(bool, Vec<usize>)>> {
+        if budget == 0 || lifts == 0 {
             return Err(PyValueError::new_err("run: a budget of 0 backtracks could never pause"));
         }
         if step.is_none() && matches!(self.model, Model::Callback) {
             return Err(PyValueError::new_err("run: no step given and no model set"));
         }
         if self.result.is_none() {
-            self.result = self.search(step, budget)?;
+            self.result = self.search(step, budget, lifts)?;
         }
         Ok(self.result.clone())
     }
@@ -255,14 +278,28 @@ impl Search {
         }
     }
 
-    fn search(&mut self, step: Option<&Bound<'_, PyAny>>, budget: u64) -> PyResult<Option<(bool, Vec<usize>)>> {
+    fn search(
+        &mut self,
+        step: Option<&Bound<'_, PyAny>>,
+        budget: u64,
+        lifts: u64,
+    ) -> PyResult<Option<(bool, Vec<usize>)>> {
         let pause_at = self.backtracks.saturating_add(budget);
+        let enter_pause_at = self.entered.saturating_add(lifts);
         let mut node = self.node;
         loop {
             if self.fresh {
+                if self.entered >= enter_pause_at {
+                    self.node = node;
+                    return Ok(None); // resumes here, at the same configuration
+                }
+                self.entered += 1;
                 self.fresh = false;
                 if self.next[HEAD] == self.tail {
-                    return Ok(Some((true, self.calls.iter().map(|&(c, _, _)| self.op_of[c]).collect())));
+                    return Ok(Some((
+                        true,
+                        self.calls.iter().map(|&(c, _, _)| self.op_of[c]).collect(),
+                    )));
                 }
                 // a read-only call that fits, before the first return, takes effect as no choice
                 let state = self.config[0] as usize;

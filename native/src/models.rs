@@ -12,7 +12,12 @@ pub enum Model {
     /// `step(op, state)` in Python, its answers memoised here.
     Callback,
     /// state = value id (0 is nil). Outputs of a cas: 1 ok, 0 observed mismatch, 2 indeterminate.
-    Register { f: Vec<u8>, a: Vec<u32>, b: Vec<u32>, out: Vec<u32> },
+    Register {
+        f: Vec<u8>,
+        a: Vec<u32>,
+        b: Vec<u32>,
+        out: Vec<u32>,
+    },
     /// state = text id (0 is ""); texts are interned as first reached, so equal texts share an id.
     Text(Texts),
 }
@@ -143,4 +148,3 @@ pub fn register_step(f: u8, a: u32, b: u32, out: u32, state: u32) -> i64 {
         },
     }
 }
-

@@ -156,3 +156,16 @@ def test_same_results_on_random_register_histories(history):
     checker = LinearizabilityChecker("cas-register", timeout=None)
     with pytest.MonkeyPatch.context() as monkeypatch:
         assert check_with("native", monkeypatch, checker, history) == check_with("python", monkeypatch, checker, history)
+
+
+def test_same_pauses_on_a_long_search_that_never_backtracks():
+    # 10,000 sequential writes: no backtrack, so only the configurations entered make it pause
+    n = 10_000
+    entries = [e for i in range(n) for e in (i, ~i)]
+
+    def step(i: int, s: int) -> int:
+        return i + 1
+
+    pauses, asked, result = drain(native_search, entries, step)
+    assert len(pauses) >= 2 and result == (True, list(range(n)))
+    assert (pauses, asked, result) == drain(search, entries, step)
