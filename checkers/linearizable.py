@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Generator
 
+from raft_jepsen.checkers import explain as minimal
 from raft_jepsen.checkers.models import UNKNOWN, Model, Operation, get_model
 from raft_jepsen.harness.errors import HistoryError
 from raft_jepsen.harness.history import Call, Op, pair
@@ -204,7 +205,8 @@ class _Partition:
 
 class LinearizabilityChecker:
     """`check(history)` against a model, with a deadline in seconds (None: no deadline) and a
-    bound on the configurations cached per partition (each costs about 75 bytes)."""
+    bound on the configurations cached per partition (each costs about 75 bytes). With `explain`,
+    each failure also gets its minimal set of operations and a sentence (`checkers.explain`)."""
 
     def __init__(
         self,
@@ -212,11 +214,13 @@ class LinearizabilityChecker:
         timeout: float | None = DEFAULT_TIMEOUT_S,
         prune: bool = True,
         max_states: int = MAX_STATES,
+        explain: bool = True,
     ):
         self.model = get_model(model) if isinstance(model, str) else model
         self.timeout = timeout
         self.prune = prune
         self.max_states = max_states
+        self.explain = explain
 
     def check(self, history: list[Op]) -> dict:
         start = time.monotonic()
@@ -227,6 +231,7 @@ class LinearizabilityChecker:
         ops = operations(calls, model)
         parts = model.partition(ops) if model.partition else [ops]
         failures: list[dict] = []
+        failed: list[list[Operation]] = []  # the model's ops of each failure's key
         unknown: list[dict] = []
         running = []
         core = search_core()
@@ -258,11 +263,14 @@ class LinearizabilityChecker:
                     ok, ids = done.value
                     if not ok:
                         failures.append(explain(model, p.key, p.ops, p.searched, p.entries, ids, by_index))
+                        failed.append(p.ops)
             if failures:
                 for p in still:
                     unknown.append({"key": p.key, "reason": "not searched to the end: another key is not linearizable"})
                 break
             running = still
+        if failures and self.explain:
+            minimal.explain_failures(failures, failed, by_index, model, self._recheck, minimal.budget(start, deadline))
         valid: bool | str = False if failures else ("unknown" if unknown else True)
         return {
             "valid": valid,
@@ -273,6 +281,11 @@ class LinearizabilityChecker:
             "failures": failures,
             "unknown": unknown,
         }
+
+
+    def _recheck(self, history: list[Op], timeout: float) -> bool | str:
+        """The verdict on a shrunken history, for `checkers.explain`."""
+        return LinearizabilityChecker(self.model, timeout, self.prune, self.max_states, explain=False).check(history)["valid"]
 
 
 def check(history: list[Op], model: Model | str, timeout: float | None = DEFAULT_TIMEOUT_S) -> dict:

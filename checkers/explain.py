@@ -1,0 +1,204 @@
+"""A minimal explanation of a non-linearizable key: the fewest operations that prove it.
+
+The checker says a key has no linearization and shows the longest prefix it could build; a
+person wants the handful of operations that cannot be reconciled. This module shrinks the key's
+history to such a set by delta debugging (Zeller's ddmin), each step a call of the checker.
+
+What "removing" an operation means matters. Linearizability is not monotone in a plain subset of
+operations: dropping a write can break a history (a read of 1 with the write of 1 gone looks like
+a read of a value never written), so the smallest failing plain subset can blame an operation
+that is innocent in the full history. Here an operation outside the kept set S is *relaxed*, not
+dropped: it becomes indeterminate (it may have taken effect at any time after its call, or never;
+a read that may or may not have happened says nothing, so the model ignores it). Relaxing only
+adds ways to linearize, so
+
+- if the history with everything outside S relaxed (H_S) has no linearization, neither has the
+  full history: S is a proof that stands in the full history, whatever the other operations did;
+- the predicate "H_S has no linearization" is monotone in S, so the result is minimal outright:
+  relaxing any one of its operations (hence any subset of them) gives a linearization.
+
+Indeterminate operations are never in S (relaxing them changes nothing), as the issue puts it: a
+1-minimal subset holds none.
+
+Steps, each a checker call on H_S: a binary search for the shortest prefix of the key's
+determinate operations (in call order) that still fails, then for the shortest suffix of that,
+then ddmin. The time is bounded by a deadline; when it runs out (or a step's check ends
+`unknown`), the smallest failing set found so far is returned, marked not proven minimal.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from raft_jepsen.checkers import plain_words
+from raft_jepsen.checkers.models import Model, Operation
+from raft_jepsen.harness.history import Call, Op
+
+MIN_BUDGET_S = 1.0  # explanations may take max(this, the check's own time), within its deadline
+
+# history, timeout in seconds -> the checker's verdict on it: True, False or "unknown"
+Recheck = Callable[[list[Op], float], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Minimal:
+    indexes: list[int]  # invoke indexes of the kept operations, in call order
+    proven: bool  # every operation was shown necessary (no deadline, no unknown step)
+    checks: int  # checker calls made
+    elapsed_s: float
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+def determinate(call: Call) -> bool:
+    """Completed with a known outcome: ok, or a fail the model kept (a cas mismatch)."""
+    return call.complete is not None and call.complete.type in ("ok", "fail")
+
+
+def relaxed(calls: list[Call], keep: set[int]) -> list[Op]:
+    """H_S: the calls whose invoke index is in `keep` as they happened, every other one left open
+    (indeterminate). Each call gets a process of its own, so the history is well formed whatever
+    became of the originals' processes. An open call invoked after every kept call returned is
+    left out: it can only take effect after all of them, or never, so it cannot matter."""
+    last_return = max((c.complete.time for c in calls if c.invoke.index in keep), default=0)
+    out: list[Op] = []
+    for n, c in enumerate(calls):
+        if c.invoke.index in keep:
+            out.append(_as(c.invoke, n))
+            out.append(_as(c.complete, n))
+        elif c.invoke.time < last_return:
+            out.append(_as(c.invoke, n))
+    return out
+
+
+def _as(op: Op, process: int) -> Op:
+    return Op(index=op.index, type=op.type, process=process, f=op.f, key=op.key, value=op.value, time=op.time,
+              error=op.error)
+
+
+def shrink(calls: list[Call], recheck: Recheck, deadline: float) -> Minimal:
+    """The smallest set of the key's determinate calls whose H_S the checker still finds not
+    linearizable; `calls` (one key's, any order) must be so as a whole."""
+    start = time.monotonic()
+    calls = sorted(calls, key=lambda c: (c.invoke.time, c.invoke.index))
+    items = [c.invoke.index for c in calls if determinate(c)]
+    if not items:  # cannot happen for a failing key: indeterminate ops alone always linearize
+        return Minimal([], False, 0, 0.0)
+    seen: dict[frozenset, bool] = {}
+    undecided = False
+    checks = 0
+
+    def failing(kept: list[int]) -> bool:
+        nonlocal undecided, checks
+        key = frozenset(kept)
+        if key not in seen:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _OutOfTime
+            checks += 1
+            verdict = recheck(relaxed(calls, set(kept)), left)
+            if verdict == "unknown":
+                undecided = True
+                if time.monotonic() >= deadline:
+                    raise _OutOfTime
+            seen[key] = verdict is False
+        return seen[key]
+
+    best = items  # always a failing set: the whole key fails
+
+    def smaller(kept: list[int]) -> None:
+        nonlocal best
+        best = kept
+
+    proven = False
+    try:
+        # the shortest failing prefix, then the shortest failing suffix of it (monotone: bisect)
+        lo, hi = 1, len(best)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if failing(best[:mid]):
+                hi = mid
+            else:
+                lo = mid + 1
+        smaller(best[:hi])
+        lo, hi = 0, len(best) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if failing(best[mid:]):
+                lo = mid
+            else:
+                hi = mid - 1
+        smaller(best[lo:])
+        _ddmin(best, failing, smaller)
+        proven = not undecided
+    except _OutOfTime:
+        pass
+    return Minimal(best, proven, checks, round(time.monotonic() - start, 4))
+
+
+def _ddmin(items: list[int], failing: Callable[[list[int]], bool], progress: Callable[[list[int]], None]) -> list[int]:
+    """Zeller's ddmin: try each of n chunks alone, then each complement; on success continue
+    from there, else split finer, until the chunks are single operations."""
+    n = 2
+    while len(items) >= 2:
+        size = len(items)
+        chunks = [items[size * i // n: size * (i + 1) // n] for i in range(n)]
+        for chunk in chunks:
+            if failing(chunk):
+                items, n = chunk, 2
+                break
+        else:
+            for i in range(n):
+                rest = [x for j, chunk in enumerate(chunks) if j != i for x in chunk]
+                if failing(rest):
+                    items, n = rest, max(n - 1, 2)
+                    break
+            else:
+                if n >= size:
+                    break  # every single removal tested: 1-minimal
+                n = min(2 * n, size)
+                continue
+        progress(items)
+    return items
+
+
+# The models whose operations read as a register's (read/get, write/put, cas), with the initial
+# value of one key: the sentence can name their common shapes.
+REGISTERS = {"register": None, "cas-register": None, "etcd": None, "kv": None, "string-kv": ""}
+
+
+def budget(start: float, deadline: float | None) -> float:
+    """When explanations must end: as long again as the check took (at least MIN_BUDGET_S), and
+    never past the check's own deadline."""
+    now = time.monotonic()
+    end = now + max(MIN_BUDGET_S, now - start)
+    return end if deadline is None else min(end, deadline)
+
+
+def explain_failures(failures: list[dict], parts: list[list[Operation]], calls: dict[int, Call], model: Model,
+                     recheck: Recheck, deadline: float) -> None:
+    """Adds to each failure record its `minimal` (invoke indexes, in call order), whether that is
+    proven minimal (`minimal_proven`) and `explanation`, the sentence. `parts[i]` are the model's
+    operations of `failures[i]`'s key; the deadline is shared, each failure getting an equal
+    share of what is left."""
+    for n, (failure, ops) in enumerate(zip(failures, parts)):
+        share = (deadline - time.monotonic()) / (len(failures) - n)
+        if "minimal" in failure:  # the checker proved it by itself (a contradiction needing no search)
+            kept, proven = failure["minimal"], failure.get("minimal_proven", True)
+        else:
+            found = shrink([calls[op.id] for op in ops], recheck, time.monotonic() + share)
+            kept, proven = found.indexes, found.proven
+        by_id = {op.id: op for op in ops}
+        records = failure["ops"]
+        chosen = set(kept)
+        failure["minimal"] = kept
+        failure["minimal_proven"] = proven
+        failure["explanation"] = plain_words.sentence(
+            [o for o in records if o["index"] in chosen], records,
+            register=model.name in REGISTERS, initial=REGISTERS.get(model.name), model=model.name, proven=proven,
+            describe=lambda o: model.describe_operation(by_id[o["index"]].input, by_id[o["index"]].output),
+        )
