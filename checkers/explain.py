@@ -8,8 +8,8 @@ What "removing" an operation means matters. Linearizability is not monotone in a
 operations: dropping a write can break a history (a read of 1 with the write of 1 gone looks like
 a read of a value never written), so the smallest failing plain subset can blame an operation
 that is innocent in the full history. Here an operation outside the kept set S is *relaxed*, not
-dropped: it becomes indeterminate (it may have taken effect at any time after its call, or never;
-a read that may or may not have happened says nothing, so the model ignores it). Relaxing only
+dropped: it becomes indeterminate (it may have taken effect at any time after its call, or never),
+and an operation that only observed (a read, a cas that reported a mismatch) is dropped. Relaxing only
 adds ways to linearize, so
 
 - if the history with everything outside S relaxed (H_S) has no linearization, neither has the
@@ -61,7 +61,8 @@ def determinate(call: Call) -> bool:
 
 def relaxed(calls: list[Call], keep: set[int]) -> list[Op]:
     """H_S: the calls whose invoke index is in `keep` as they happened, every other one left open
-    (indeterminate). Each call gets a process of its own, so the history is well formed whatever
+    (indeterminate), except a failed one: a failure the model keeps (a cas that saw another value)
+    only observed, and an observation is relaxed by dropping it. Each call gets a process of its own, so the history is well formed whatever
     became of the originals' processes. An open call invoked after every kept call returned is
     left out: it can only take effect after all of them, or never, so it cannot matter."""
     last_return = max((c.complete.time for c in calls if c.invoke.index in keep), default=0)
@@ -70,7 +71,7 @@ def relaxed(calls: list[Call], keep: set[int]) -> list[Op]:
         if c.invoke.index in keep:
             out.append(_as(c.invoke, n))
             out.append(_as(c.complete, n))
-        elif c.invoke.time < last_return:
+        elif c.invoke.time < last_return and not (c.complete is not None and c.complete.type == "fail"):
             out.append(_as(c.invoke, n))
     return out
 

@@ -150,8 +150,8 @@ def _stale(m: list[dict], ops: list[dict], w: _Words, init: Any) -> str | None:
                 continue
             rest = [x for x in m if x is not v_op and x is not o_op]
             ok, writer = _writer_before(rest, v, init, o_op["call"])
-            if not ok and rest:
-                continue
+            if not ok and (rest or ko[0] != "cas" or ko[1] != v):
+                continue  # without v's write among them, only a cas from v says v was there
             verb = "returned" if _kind(v_op)[0] == "read" else "succeeded from"
             began = "the read" if _kind(v_op)[0] == "read" else "the cas"
             head = f"{w.describe(v_op)} at {w.at(v_op['call'])} {verb}"
