@@ -9,6 +9,8 @@ ones, each stated only after its timing is checked on the operations themselves:
 - two cas that both succeeded from one value that was written once (a lost update);
 - a cas that reported a mismatch though the value it expected was there;
 - a read that returned an older value than an earlier read had already seen;
+- a value that came back after another was seen, though every write of it that began in time
+  had to take effect before that;
 
 and otherwise lists the operations in time order. The ops are the failure's records
 (`checkers.linearizable` `_op_record`: index, f, value, output, type, call, return).
@@ -79,7 +81,7 @@ def sentence(minimal: list[dict], ops: list[dict], *, register: bool, initial: A
     m = sorted(minimal, key=lambda o: (o.get("call") or 0, o.get("index") or 0))
     text = None
     if register and m and all(_kind(o) is not None and o.get("return") is not None for o in m):
-        for shape in (_unwritten, _stale, _two_cas, _mismatch, _went_back):
+        for shape in (_unwritten, _stale, _two_cas, _mismatch, _went_back, _came_back):
             text = shape(m, ops, words, freeze(initial))
             if text:
                 break
@@ -227,6 +229,49 @@ def _went_back(m: list[dict], ops: list[dict], w: _Words, init: Any) -> str | No
             return (f"{w.describe(r2)} at {w.at(r2['call'])} returned an older value than {w.describe(r1)}, which had "
                     f"completed at {w.at(r1['return'])}, before it began ({w.describe(wv)} had completed before "
                     f"{w.describe(wu[0])} began)")
+    return None
+
+
+def _came_back(m: list[dict], ops: list[dict], w: _Words, init: Any) -> str | None:
+    """V saw v after O (completed before V began) saw or left another value, and no write of v
+    could have taken effect between them: each one that began before V ended had completed
+    before O began, or the only one was needed by P, which saw v and completed before O began."""
+    for v_op in m:
+        v = _observes(_kind(v_op))
+        if v is _NONE:
+            continue
+        for o_op in m:
+            other = _other_value(o_op, v, w)
+            if o_op is v_op or other is None or o_op["return"] >= v_op["call"]:
+                continue
+            writers = [x for x in ops if x is not v_op and _writes(x, v) and (x.get("call") or 0) < v_op["return"]]
+            pinned = [x for x in writers if x.get("type") == "ok" and x.get("return") is not None
+                      and x["return"] < o_op["call"]]
+            loose = [x for x in writers if x not in pinned]
+            head = (f"{w.describe(v_op)} at {w.at(v_op['call'])} {'returned' if _kind(v_op)[0] == 'read' else 'succeeded from'}"
+                    f" {show(v)}, though {other} at {w.at(o_op['return'])}, before it began")
+            if not writers and v == init:
+                return f"{head}, and nothing wrote {show(v)} again"
+            if writers and not loose:
+                named = ", ".join(w.describe(x) for x in pinned[:2]) + (f" and {len(pinned) - 2} more" if len(pinned) > 2 else "")
+                return f"{head}, and every write of {show(v)} that began in time ({named}) had completed before that"
+            seen = [p for p in m if p is not v_op and p is not o_op and _observes(_kind(p)) == v
+                    and p["return"] < o_op["call"]]
+            if len(loose) == 1 and not pinned and seen and v != init:
+                return (f"{head}, and the only write of {show(v)} that began in time, {w.describe(loose[0])}, had to take "
+                        f"effect before {w.describe(seen[0])} returned at {w.at(seen[0]['return'])}")
+    return None
+
+
+def _other_value(o: dict, v: Any, w: _Words) -> str | None:
+    """How `o` showed that the register held something other than v, in words, or None."""
+    kind = _kind(o)
+    if kind[0] == "read" and kind[1] != v:
+        return f"{w.describe(o)} had returned"
+    if (kind[0] == "write" and kind[1] != v) or (kind[0] == "cas" and kind[2] != v):
+        return f"{w.describe(o)} had completed"
+    if kind[0] == "mismatch" and kind[1] == v:
+        return f"{w.describe(o)} had found another value"
     return None
 
 
