@@ -21,8 +21,8 @@ Indeterminate operations are never in S (relaxing them changes nothing), as the 
 1-minimal subset holds none.
 
 Steps, each a checker call on H_S: a binary search for the shortest prefix of the key's
-determinate operations (in call order) that still fails, then for the shortest suffix of that,
-then ddmin. The time is bounded by a deadline; when it runs out (or a step's check ends
+determinate operations (in call order) that still fails, then a galloping search from the end
+for the shortest suffix of that, then ddmin. The time is bounded by a deadline; when it runs out (or a step's check ends
 `unknown`), the smallest failing set found so far is returned, marked not proven minimal.
 """
 
@@ -37,6 +37,7 @@ from raft_jepsen.checkers.models import Model, Operation
 from raft_jepsen.harness.history import Call, Op
 
 MIN_BUDGET_S = 1.0  # explanations may take max(this, the check's own time), within its deadline
+MIN_CHECK_S = 0.1  # one step's check may take a quarter of the time left, or this
 
 # history, timeout in seconds -> the checker's verdict on it: True, False or "unknown"
 Recheck = Callable[[list[Op], float], Any]
@@ -100,8 +101,8 @@ def shrink(calls: list[Call], recheck: Recheck, deadline: float) -> Minimal:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise _OutOfTime
-            checks += 1
-            verdict = recheck(relaxed(calls, set(kept)), left)
+            checks += 1  # no one check may take all the time left: it may be one that explodes
+            verdict = recheck(relaxed(calls, set(kept)), min(left, max(MIN_CHECK_S, left / 4)))
             if verdict == "unknown":
                 undecided = True
                 if time.monotonic() >= deadline:
@@ -126,8 +127,14 @@ def shrink(calls: list[Call], recheck: Recheck, deadline: float) -> Minimal:
             else:
                 lo = mid + 1
         smaller(best[:hi])
-        lo, hi = 0, len(best) - 1
-        while lo < hi:
+        # the shortest failing suffix of that, galloping from the end: a long suffix leaves the
+        # operations before it open, and many open operations can make one check explode
+        size, n = 1, len(best)
+        while size < n and not failing(best[n - size:]):
+            size *= 2
+        lo, hi = n - min(size, n), n - size // 2 - 1 if size > 1 else n - 1
+        lo = max(lo, 0)
+        while lo < hi:  # best[lo:] fails, best[hi + 1:] does not
             mid = (lo + hi + 1) // 2
             if failing(best[mid:]):
                 lo = mid

@@ -81,7 +81,14 @@ def render(result: dict) -> str:
     for failure in result["failures"]:
         by_index = {op["index"]: op for op in failure["ops"]}
         key = "" if failure["key"] is None else f"key {failure['key']!r}: "
-        lines.append(f"  {key}{failure['message']}")
+        if failure.get("explanation"):  # the minimal explanation first, then the search's own story
+            proven = "minimal" if failure.get("minimal_proven") else "not proven minimal"
+            lines.append(f"  {key}{failure['explanation']}")
+            lines.append(f"    {len(failure['minimal'])} of the key's {len(failure['ops'])} ops ({proven}): "
+                         f"op{'s' if len(failure['minimal']) > 1 else ''} {', '.join(map(str, failure['minimal']))}")
+            lines.append(f"    the search: {failure['message']}")
+        else:
+            lines.append(f"  {key}{failure['message']}")
         lines.append(
             f"    longest linearizable prefix: {len(failure['linearized'])} of {len(failure['ops'])} ops, "
             f"state after it: {failure['state']}"

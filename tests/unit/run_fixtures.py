@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from raft_jepsen.checkers.linearizable import LinearizabilityChecker
 from raft_jepsen.harness.history import Op, write_jsonl
 from raft_jepsen.harness.history.roles import RoleChange
 from raft_jepsen.harness.history.roles import write_jsonl as write_roles
@@ -51,6 +52,10 @@ def make_run(
     lin = {"valid": True, "model": "cas-register", "partitions": keys, "op_count": _count_calls(ops),
            "elapsed_s": 0.01, "failures": [], "unknown": []}
     if failure:
+        # the minimal explanation as the checker gives it (the rest of the failure is made by hand)
+        found = LinearizabilityChecker("cas-register", timeout=None).check(ops)["failures"]
+        failure.update({k: v for f in found if f["key"] == failure["key"]
+                        for k, v in f.items() if k in ("minimal", "minimal_proven", "explanation")})
         lin.update(valid=False, failures=[failure])
     counts = {t: sum(1 for op in ops if op.is_client and op.type == t) for t in ("invoke", "ok", "fail", "info")}
     results = {
