@@ -70,7 +70,8 @@ def anomaly(results: dict[str, dict]) -> str | None:
                     where.append(f"key {f['key']!r}")
                 ops = f.get("minimal") if isinstance(f.get("minimal"), list) else f.get("indexes")
                 if isinstance(ops, list) and ops:
-                    where.append(f"op{'s' if len(ops) > 1 else ''} {', '.join(map(str, ops))}")
+                    shown = ", ".join(map(str, ops[:8])) + (f" and {len(ops) - 8} more" if len(ops) > 8 else "")
+                    where.append(f"op{'s' if len(ops) > 1 else ''} {shown}")
                 if len(failures) > 1:
                     where.append(f"+{len(failures) - 1} more")
                 return f"{sentence} ({', '.join(where)})"

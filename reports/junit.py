@@ -88,7 +88,8 @@ def _lin_anomaly(f: dict) -> str:
     text = f"key {f.get('key')}: "
     minimal = f.get("minimal") if isinstance(f.get("minimal"), list) else []
     if isinstance(f.get("explanation"), str):
-        text = f"{f['explanation']} (key {f.get('key')}, ops {', '.join(map(str, minimal))}); "
+        shown = ", ".join(map(str, minimal[:8])) + (f" and {len(minimal) - 8} more" if len(minimal) > 8 else "")
+        text = f"{f['explanation']} (key {f.get('key')}, ops {shown}); "
     text += f"op {_describe(ops.get(stuck[0], {'index': stuck[0]}))} cannot be linearized" if stuck else "not linearizable"
     text += f" after op {linearized[-1]}" if linearized else " from the initial state"
     if f.get("state") is not None:
