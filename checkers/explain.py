@@ -33,11 +33,13 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from raft_jepsen.checkers import plain_words
-from raft_jepsen.checkers.models import Model, Operation
+from raft_jepsen.checkers.models import Model, Operation, freeze
 from raft_jepsen.harness.history import Call, Op
 
 MIN_BUDGET_S = 1.0  # explanations may take max(this, the check's own time), within its deadline
 MIN_CHECK_S = 0.1  # one step's check may take a quarter of the time left, or this
+GUESS_CHECK_S = 0.02  # a guess's check: guesses are small sets, quick to decide or not worth it
+MAX_GUESSES = 12
 
 # history, timeout in seconds -> the checker's verdict on it: True, False or "unknown"
 Recheck = Callable[[list[Op], float], Any]
@@ -82,9 +84,10 @@ def _as(op: Op, process: int) -> Op:
               error=op.error)
 
 
-def shrink(calls: list[Call], recheck: Recheck, deadline: float) -> Minimal:
+def shrink(calls: list[Call], recheck: Recheck, deadline: float, guesses: list[list[int]] = ()) -> Minimal:
     """The smallest set of the key's determinate calls whose H_S the checker still finds not
-    linearizable; `calls` (one key's, any order) must be so as a whole."""
+    linearizable; `calls` (one key's, any order) must be so as a whole. `guesses` are small sets
+    worth trying first (each a few quick checks): the first that fails replaces the bisections."""
     start = time.monotonic()
     calls = sorted(calls, key=lambda c: (c.invoke.time, c.invoke.index))
     items = [c.invoke.index for c in calls if determinate(c)]
@@ -94,7 +97,8 @@ def shrink(calls: list[Call], recheck: Recheck, deadline: float) -> Minimal:
     undecided = False
     checks = 0
 
-    def failing(kept: list[int]) -> bool:
+    def failing(kept: list[int], guess: bool = False) -> bool:
+        """Whether H_kept fails; a guess gets a short check, and an undecided guess is no loss."""
         nonlocal undecided, checks
         key = frozenset(kept)
         if key not in seen:
@@ -102,11 +106,14 @@ def shrink(calls: list[Call], recheck: Recheck, deadline: float) -> Minimal:
             if left <= 0:
                 raise _OutOfTime
             checks += 1  # no one check may take all the time left: it may be one that explodes
-            verdict = recheck(relaxed(calls, set(kept)), min(left, max(MIN_CHECK_S, left / 4)))
+            cap = GUESS_CHECK_S if guess else max(MIN_CHECK_S, left / 4)
+            verdict = recheck(relaxed(calls, set(kept)), min(left, cap))
             if verdict == "unknown":
-                undecided = True
                 if time.monotonic() >= deadline:
                     raise _OutOfTime
+                if guess:
+                    return False
+                undecided = True
             seen[key] = verdict is False
         return seen[key]
 
@@ -118,6 +125,12 @@ def shrink(calls: list[Call], recheck: Recheck, deadline: float) -> Minimal:
 
     proven = False
     try:
+        for guess in guesses[:MAX_GUESSES]:
+            kept = [i for i in items if i in set(guess)]
+            if kept and failing(kept, guess=True):
+                smaller(kept)
+                _ddmin(best, failing, smaller)
+                return Minimal(best, not undecided, checks, round(time.monotonic() - start, 4))
         # the shortest failing prefix, then the shortest failing suffix of it (monotone: bisect)
         lo, hi = 1, len(best)
         while lo < hi:
@@ -195,10 +208,12 @@ def explain_failures(failures: list[dict], parts: list[list[Operation]], calls: 
     share of what is left."""
     for n, (failure, ops) in enumerate(zip(failures, parts)):
         share = (deadline - time.monotonic()) / (len(failures) - n)
+        key_calls = [calls[op.id] for op in ops]
         if "minimal" in failure:  # the checker proved it by itself (a contradiction needing no search)
             kept, proven = failure["minimal"], failure.get("minimal_proven", True)
         else:
-            found = shrink([calls[op.id] for op in ops], recheck, time.monotonic() + share)
+            guesses = register_guesses(key_calls, failure.get("stuck") or []) if model.name in REGISTERS else []
+            found = shrink(key_calls, recheck, time.monotonic() + share, guesses)
             kept, proven = found.indexes, found.proven
         by_id = {op.id: op for op in ops}
         records = failure["ops"]
@@ -210,3 +225,49 @@ def explain_failures(failures: list[dict], parts: list[list[Operation]], calls: 
             register=model.name in REGISTERS, initial=REGISTERS.get(model.name), model=model.name, proven=proven,
             describe=lambda o: model.describe_operation(by_id[o["index"]].input, by_id[o["index"]].output),
         )
+
+
+def register_guesses(calls: list[Call], stuck: list[int]) -> list[list[int]]:
+    """Small sets that often prove a register key wrong, built around an operation the search
+    could not place (a read, or a cas that succeeded, that saw v): that operation alone (v never
+    written in time), and with the latest update O that left another value and completed before
+    it began, plus the latest write of v that completed before O began (a stale read)."""
+    done = [c for c in calls if determinate(c) and c.type == "ok"]
+    by_index = {c.invoke.index: c for c in calls}
+    guesses: list[list[int]] = []
+    for i in stuck:
+        v_call = by_index.get(i)
+        if v_call is None or not determinate(v_call):
+            continue
+        seen = _saw(v_call)
+        if seen is _NOTHING:
+            continue
+        guesses.append([i])
+        overwrites = sorted((c for c in done if c.complete.time < v_call.invoke.time and _left(c) not in (_NOTHING, seen)),
+                            key=lambda c: -c.complete.time)
+        for o in overwrites[:3]:
+            writes = sorted((c for c in done if _left(c) == seen and c.complete.time < o.invoke.time),
+                            key=lambda c: -c.complete.time)
+            guesses.append(sorted({i, o.invoke.index, *(c.invoke.index for c in writes[:1])}))
+    return guesses
+
+
+_NOTHING = object()
+
+
+def _saw(call: Call) -> Any:
+    """The value a read returned or a successful cas expected."""
+    if call.invoke.f in ("read", "get") and call.type == "ok":
+        return freeze(call.complete.value)
+    if call.invoke.f == "cas" and call.type == "ok" and isinstance(call.invoke.value, list) and len(call.invoke.value) == 2:
+        return freeze(call.invoke.value[0])
+    return _NOTHING
+
+
+def _left(call: Call) -> Any:
+    """The value a successful write or cas left in the register."""
+    if call.invoke.f in ("write", "put"):
+        return freeze(call.invoke.value)
+    if call.invoke.f == "cas" and isinstance(call.invoke.value, list) and len(call.invoke.value) == 2:
+        return freeze(call.invoke.value[1])
+    return _NOTHING

@@ -73,7 +73,8 @@ def anomaly(results: dict[str, dict]) -> str | None:
                     shown = ", ".join(map(str, ops[:8])) + (f" and {len(ops) - 8} more" if len(ops) > 8 else "")
                     where.append(f"op{'s' if len(ops) > 1 else ''} {shown}")
                 if len(failures) > 1:
-                    where.append(f"+{len(failures) - 1} more")
+                    more = len(failures) - 1
+                    where.append(f"+{more} more {'failure' if more == 1 else 'failures'}")
                 return f"{sentence} ({', '.join(where)})"
             return f"{name}: {result.get('message') or result.get('error') or 'invalid'}"
     return None
