@@ -20,9 +20,10 @@ adds ways to linearize, so
 Indeterminate operations are never in S (relaxing them changes nothing), as the issue puts it: a
 1-minimal subset holds none.
 
-Steps, each a checker call on H_S: a binary search for the shortest prefix of the key's
-determinate operations (in call order) that still fails, then a galloping search from the end
-for the shortest suffix of that, then ddmin. The time is bounded by a deadline; when it runs out (or a step's check ends
+Steps, each a checker call on H_S: for a register, a few guesses of the usual shapes (a stale
+read) first; then the observations are narrowed with every update kept, then the updates with
+those observations only; each narrowing is a binary search for the shortest failing prefix (in
+call order), a galloping search from the end for the shortest failing suffix of that, then ddmin. The time is bounded by a deadline; when it runs out (or a step's check ends
 `unknown`), the smallest failing set found so far is returned, marked not proven minimal.
 """
 
@@ -91,6 +92,8 @@ def shrink(calls: list[Call], recheck: Recheck, deadline: float, guesses: list[l
     start = time.monotonic()
     calls = sorted(calls, key=lambda c: (c.invoke.time, c.invoke.index))
     items = [c.invoke.index for c in calls if determinate(c)]
+    by_index = {c.invoke.index: c for c in calls}
+    rank = {index: n for n, index in enumerate(items)}
     if not items:  # cannot happen for a failing key: indeterminate ops alone always linearize
         return Minimal([], False, 0, 0.0)
     seen: dict[frozenset, bool] = {}
@@ -131,34 +134,54 @@ def shrink(calls: list[Call], recheck: Recheck, deadline: float, guesses: list[l
                 smaller(kept)
                 _ddmin(best, failing, smaller)
                 return Minimal(best, not undecided, checks, round(time.monotonic() - start, 4))
-        # the shortest failing prefix, then the shortest failing suffix of it (monotone: bisect)
-        lo, hi = 1, len(best)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if failing(best[:mid]):
-                hi = mid
-            else:
-                lo = mid + 1
-        smaller(best[:hi])
-        # the shortest failing suffix of that, galloping from the end: a long suffix leaves the
-        # operations before it open, and many open operations can make one check explode
-        size, n = 1, len(best)
-        while size < n and not failing(best[n - size:]):
-            size *= 2
-        lo, hi = n - min(size, n), n - size // 2 - 1 if size > 1 else n - 1
-        lo = max(lo, 0)
-        while lo < hi:  # best[lo:] fails, best[hi + 1:] does not
-            mid = (lo + hi + 1) // 2
-            if failing(best[mid:]):
-                lo = mid
-            else:
-                hi = mid - 1
-        smaller(best[lo:])
-        _ddmin(best, failing, smaller)
+        # Two phases. First the observations, every update kept as it happened (few open
+        # operations: each check is quick); then the updates, with only those observations: the
+        # values they saw are few, so the checker's pruning drops most of the open updates.
+        # Relaxing more keeps a linearizable history linearizable, so the union stays minimal.
+        observed = [i for i in items if _observes(by_index[i])]
+        updates = [i for i in items if not _observes(by_index[i])]
+        seen_ops = _narrow(observed, lambda sub: failing(sub + updates), lambda sub: smaller(sub + updates))
+        _narrow(updates, lambda sub: failing(seen_ops + sub), lambda sub: smaller(sorted(seen_ops + sub, key=rank.get)))
         proven = not undecided
     except _OutOfTime:
         pass
-    return Minimal(best, proven, checks, round(time.monotonic() - start, 4))
+    return Minimal(sorted(best, key=rank.get), proven, checks, round(time.monotonic() - start, 4))
+
+
+def _observes(call: Call) -> bool:
+    """A read, or a failure the model kept (a cas mismatch): it saw the state, changed nothing."""
+    return call.complete.type == "fail" or call.invoke.f in ("read", "get")
+
+
+def _narrow(items: list[int], failing: Callable[[list[int]], bool], progress: Callable[[list[int]], None]) -> list[int]:
+    """A minimal failing sublist of `items` (which fails): the shortest failing prefix (bisected),
+    the shortest failing suffix of that (galloping from the end: a long suffix leaves everything
+    before it open, and many open operations can make a check explode), then ddmin."""
+    if failing([]):
+        progress([])
+        return []
+    lo, hi = 1, len(items)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if failing(items[:mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    items = items[:hi]
+    progress(items)
+    size, n = 1, len(items)
+    while size < n and not failing(items[n - size:]):
+        size *= 2
+    lo, hi = max(n - size, 0), (n - size // 2 - 1 if size > 1 else n - 1)
+    while lo < hi:  # items[lo:] fails, items[hi + 1:] does not
+        mid = (lo + hi + 1) // 2
+        if failing(items[mid:]):
+            lo = mid
+        else:
+            hi = mid - 1
+    items = items[lo:]
+    progress(items)
+    return _ddmin(items, failing, progress)
 
 
 def _ddmin(items: list[int], failing: Callable[[list[int]], bool], progress: Callable[[list[int]], None]) -> list[int]:
@@ -204,10 +227,11 @@ def explain_failures(failures: list[dict], parts: list[list[Operation]], calls: 
                      recheck: Recheck, deadline: float) -> None:
     """Adds to each failure record its `minimal` (invoke indexes, in call order), whether that is
     proven minimal (`minimal_proven`) and `explanation`, the sentence. `parts[i]` are the model's
-    operations of `failures[i]`'s key; the deadline is shared, each failure getting an equal
-    share of what is left."""
+    operations of `failures[i]`'s key; the deadline is shared: half for the first failure (the
+    one a one-line verdict shows), the rest in equal shares."""
     for n, (failure, ops) in enumerate(zip(failures, parts)):
-        share = (deadline - time.monotonic()) / (len(failures) - n)
+        left = len(failures) - n  # the first is the one the CLI's line shows: it gets half
+        share = (deadline - time.monotonic()) * (0.5 if n == 0 and left > 1 else 1 / left)
         key_calls = [calls[op.id] for op in ops]
         if "minimal" in failure:  # the checker proved it by itself (a contradiction needing no search)
             kept, proven = failure["minimal"], failure.get("minimal_proven", True)
@@ -231,7 +255,8 @@ def register_guesses(calls: list[Call], stuck: list[int]) -> list[list[int]]:
     """Small sets that often prove a register key wrong, built around an operation the search
     could not place (a read, or a cas that succeeded, that saw v): that operation alone (v never
     written in time), and with the latest update O that left another value and completed before
-    it began, plus the latest write of v that completed before O began (a stale read)."""
+    it began, plus the latest write of v that completed before O began, or every write of v that
+    began in time when all of them completed before O began (a stale read)."""
     done = [c for c in calls if determinate(c) and c.type == "ok"]
     by_index = {c.invoke.index: c for c in calls}
     guesses: list[list[int]] = []
@@ -245,10 +270,15 @@ def register_guesses(calls: list[Call], stuck: list[int]) -> list[list[int]]:
         guesses.append([i])
         overwrites = sorted((c for c in done if c.complete.time < v_call.invoke.time and _left(c) not in (_NOTHING, seen)),
                             key=lambda c: -c.complete.time)
+        # every write of v that could have taken effect before the read ended, when each of them
+        # completed before O began: relaxed, any one of them could come back after O
+        writers = [c for c in calls if _left(c) == seen and c is not v_call and c.invoke.time < v_call.complete.time]
         for o in overwrites[:3]:
             writes = sorted((c for c in done if _left(c) == seen and c.complete.time < o.invoke.time),
                             key=lambda c: -c.complete.time)
             guesses.append(sorted({i, o.invoke.index, *(c.invoke.index for c in writes[:1])}))
+            if len(writers) > 1 and all(determinate(c) and c.complete.time < o.invoke.time for c in writers):
+                guesses.append(sorted({i, o.invoke.index, *(c.invoke.index for c in writers)}))
     return guesses
 
 
