@@ -39,7 +39,7 @@ from raft_jepsen.harness.history import Call, Op
 
 MIN_BUDGET_S = 1.0  # explanations may take max(this, the check's own time), within its deadline
 MIN_CHECK_S = 0.1  # one step's check may take a quarter of the time left, or this
-GUESS_CHECK_S = 0.02  # a guess's check: guesses are small sets, quick to decide or not worth it
+GUESS_CHECK_S = 0.15  # a guess's check: a guess that explodes is not worth more
 MAX_GUESSES = 12
 
 # history, timeout in seconds -> the checker's verdict on it: True, False or "unknown"
@@ -85,10 +85,11 @@ def _as(op: Op, process: int) -> Op:
               error=op.error)
 
 
-def shrink(calls: list[Call], recheck: Recheck, deadline: float, guesses: list[list[int]] = ()) -> Minimal:
+def shrink(calls: list[Call], recheck: Recheck, deadline: float, guesses: list[tuple[list[int], bool]] = ()) -> Minimal:
     """The smallest set of the key's determinate calls whose H_S the checker still finds not
     linearizable; `calls` (one key's, any order) must be so as a whole. `guesses` are small sets
-    worth trying first (each a few quick checks): the first that fails replaces the bisections."""
+    worth trying first, each with whether it fails by construction (else a short check decides):
+    the first that fails replaces the narrowing."""
     start = time.monotonic()
     calls = sorted(calls, key=lambda c: (c.invoke.time, c.invoke.index))
     items = [c.invoke.index for c in calls if determinate(c)]
@@ -128,8 +129,10 @@ def shrink(calls: list[Call], recheck: Recheck, deadline: float, guesses: list[l
 
     proven = False
     try:
-        for guess in guesses[:MAX_GUESSES]:
+        for guess, certain in guesses[:MAX_GUESSES]:
             kept = [i for i in items if i in set(guess)]
+            if certain and kept:
+                seen[frozenset(kept)] = True  # its failure is proven by the guess's own argument
             if kept and failing(kept, guess=True):
                 smaller(kept)
                 _ddmin(best, failing, smaller)
@@ -236,7 +239,8 @@ def explain_failures(failures: list[dict], parts: list[list[Operation]], calls: 
         if "minimal" in failure:  # the checker proved it by itself (a contradiction needing no search)
             kept, proven = failure["minimal"], failure.get("minimal_proven", True)
         else:
-            guesses = register_guesses(key_calls, failure.get("stuck") or []) if model.name in REGISTERS else []
+            guesses = (register_guesses(key_calls, failure.get("stuck") or [], REGISTERS[model.name])
+                       if model.name in REGISTERS else [])
             found = shrink(key_calls, recheck, time.monotonic() + share, guesses)
             kept, proven = found.indexes, found.proven
         by_id = {op.id: op for op in ops}
@@ -251,15 +255,21 @@ def explain_failures(failures: list[dict], parts: list[list[Operation]], calls: 
         )
 
 
-def register_guesses(calls: list[Call], stuck: list[int]) -> list[list[int]]:
-    """Small sets that often prove a register key wrong, built around an operation the search
-    could not place (a read, or a cas that succeeded, that saw v): that operation alone (v never
-    written in time), and with the latest update O that left another value and completed before
-    it began, plus the latest write of v that completed before O began, or every write of v that
-    began in time when all of them completed before O began (a stale read)."""
+def register_guesses(calls: list[Call], stuck: list[int], initial: Any = None) -> list[tuple[list[int], bool]]:
+    """Small sets that often prove a register key wrong, with whether each fails by construction,
+    built around an operation V the search could not place (a read, or a cas that succeeded,
+    that saw v):
+
+    - V alone: certain when no call that could write v began before V ended (and v is not the
+      initial value);
+    - V, the latest update O that left another value and completed before V began, and the
+      latest write of v that completed before O began (a stale read);
+    - V, O and every call that could write v and began before V ended, when each of them is
+      completed and completed before O began: certain, since no write of v can then fall between
+      O and V whatever the other operations did (relaxed, none of them writes v)."""
     done = [c for c in calls if determinate(c) and c.type == "ok"]
     by_index = {c.invoke.index: c for c in calls}
-    guesses: list[list[int]] = []
+    guesses: list[tuple[list[int], bool]] = []
     for i in stuck:
         v_call = by_index.get(i)
         if v_call is None or not determinate(v_call):
@@ -267,18 +277,17 @@ def register_guesses(calls: list[Call], stuck: list[int]) -> list[list[int]]:
         seen = _saw(v_call)
         if seen is _NOTHING:
             continue
-        guesses.append([i])
+        writers = [c for c in calls if c is not v_call and c.type != "fail" and _left(c) == seen
+                   and c.invoke.time < v_call.complete.time]
+        guesses.append(([i], not writers and seen != freeze(initial)))
         overwrites = sorted((c for c in done if c.complete.time < v_call.invoke.time and _left(c) not in (_NOTHING, seen)),
                             key=lambda c: -c.complete.time)
-        # every write of v that could have taken effect before the read ended, when each of them
-        # completed before O began: relaxed, any one of them could come back after O
-        writers = [c for c in calls if _left(c) == seen and c is not v_call and c.invoke.time < v_call.complete.time]
         for o in overwrites[:3]:
+            if writers and all(determinate(c) and c.complete.time < o.invoke.time for c in writers):
+                guesses.append((sorted({i, o.invoke.index, *(c.invoke.index for c in writers)}), True))
             writes = sorted((c for c in done if _left(c) == seen and c.complete.time < o.invoke.time),
                             key=lambda c: -c.complete.time)
-            guesses.append(sorted({i, o.invoke.index, *(c.invoke.index for c in writes[:1])}))
-            if len(writers) > 1 and all(determinate(c) and c.complete.time < o.invoke.time for c in writers):
-                guesses.append(sorted({i, o.invoke.index, *(c.invoke.index for c in writers)}))
+            guesses.append((sorted({i, o.invoke.index, *(c.invoke.index for c in writes[:1])}), False))
     return guesses
 
 
