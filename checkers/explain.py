@@ -30,8 +30,9 @@ call order), a galloping search from the end for the shortest failing suffix of 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from raft_jepsen.checkers import plain_words
 from raft_jepsen.checkers.models import Model, Operation, freeze
@@ -251,7 +252,7 @@ def explain_failures(failures: list[dict], parts: list[list[Operation]], calls: 
         failure["explanation"] = plain_words.sentence(
             [o for o in records if o["index"] in chosen], records,
             register=model.name in REGISTERS, initial=REGISTERS.get(model.name), model=model.name, proven=proven,
-            describe=lambda o: model.describe_operation(by_id[o["index"]].input, by_id[o["index"]].output),
+            describe=lambda o, by_id=by_id: model.describe_operation(by_id[o["index"]].input, by_id[o["index"]].output),
         )
 
 

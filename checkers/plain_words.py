@@ -18,7 +18,8 @@ and otherwise lists the operations in time order. The ops are the failure's reco
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from raft_jepsen.checkers.models import freeze, show
 

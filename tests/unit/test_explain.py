@@ -61,8 +61,7 @@ def brute_linearizable(history: list[Op]) -> bool:
 @st.composite
 def histories(draw):
     n = draw(st.integers(1, 6))
-    ops, index = [], 0
-    events = []
+    ops, events = [], []
     for p in range(n):
         f = draw(st.sampled_from(["read", "write", "cas"]))
         start = draw(st.integers(0, 20))
@@ -80,9 +79,8 @@ def histories(draw):
         if outcome != "info" or draw(st.booleans()):
             error = CAS_MISMATCH if outcome == "fail" else None
             events.append((start + length, 1, p, f, out if outcome != "info" else None, None, outcome, error))
-    for t, _, p, f, value, _, kind, error in sorted(events, key=lambda e: (e[0], e[1], e[2])):
+    for index, (t, _, p, f, value, _, kind, error) in enumerate(sorted(events, key=lambda e: (e[0], e[1], e[2]))):
         ops.append(Op(index=index, type=kind, process=p, f=f, key="k", value=value, time=t, error=error))
-        index += 1
     return ops
 
 
