@@ -279,7 +279,7 @@ def register_guesses(calls: list[Call], stuck: list[int], initial: Any = None) -
         if seen is _NOTHING:
             continue
         writers = [c for c in calls if c is not v_call and c.type != "fail" and _left(c) == seen
-                   and c.invoke.time < v_call.complete.time]
+                   and c.invoke.time < v_call.complete.time and not _same(c)]
         guesses.append(([i], not writers and seen != freeze(initial)))
         overwrites = sorted((c for c in done if c.complete.time < v_call.invoke.time and _left(c) not in (_NOTHING, seen)),
                             key=lambda c: -c.complete.time)
@@ -302,6 +302,12 @@ def _saw(call: Call) -> Any:
     if call.invoke.f == "cas" and call.type == "ok" and isinstance(call.invoke.value, list) and len(call.invoke.value) == 2:
         return freeze(call.invoke.value[0])
     return _NOTHING
+
+
+def _same(call: Call) -> bool:
+    """A cas from a value to itself: it cannot bring a value back."""
+    v = call.invoke.value
+    return call.invoke.f == "cas" and isinstance(v, list) and len(v) == 2 and freeze(v[0]) == freeze(v[1])
 
 
 def _left(call: Call) -> Any:

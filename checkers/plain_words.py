@@ -119,12 +119,14 @@ def _unwritten(m: list[dict], ops: list[dict], w: _Words, init: Any) -> str | No
 
 
 def _writes(o: dict, value: Any) -> bool:
-    """Whether this op wrote or may have written `value` (ok or indeterminate)."""
+    """Whether this op wrote or may have written `value` (ok or indeterminate); a cas from the
+    value to itself cannot bring it back."""
     if o.get("type") not in ("ok", "info"):
         return False
     if o.get("f") in ("write", "put"):
         return freeze(o.get("value")) == value
-    return o.get("f") == "cas" and isinstance(o.get("value"), list) and len(o["value"]) == 2 and freeze(o["value"][1]) == value
+    return (o.get("f") == "cas" and isinstance(o.get("value"), list) and len(o["value"]) == 2
+            and freeze(o["value"][1]) == value != freeze(o["value"][0]))
 
 
 def _writer_before(rest: list[dict], value: Any, init: Any, before: int) -> tuple[bool, dict | None]:
