@@ -269,9 +269,11 @@ class LinearizabilityChecker:
                     unknown.append({"key": p.key, "reason": "not searched to the end: another key is not linearizable"})
                 break
             running = still
-        explaining = time.monotonic()
+        explain_s = 0.0
         if failures and self.explain:
+            explaining = time.monotonic()
             minimal.explain_failures(failures, failed, by_index, model, self._recheck, minimal.budget(start, deadline))
+            explain_s = round(time.monotonic() - explaining, 4)
         valid: bool | str = False if failures else ("unknown" if unknown else True)
         return {
             "valid": valid,
@@ -279,14 +281,15 @@ class LinearizabilityChecker:
             "partitions": len(parts),
             "op_count": len(ops),
             "elapsed_s": round(time.monotonic() - start, 4),
-            "explain_s": round(time.monotonic() - explaining, 4),  # of elapsed_s: the minimal explanations
+            "explain_s": explain_s,  # of elapsed_s: the minimal explanations
             "failures": failures,
             "unknown": unknown,
         }
 
     def _recheck(self, history: list[Op], timeout: float) -> bool | str:
         """The verdict on a shrunken history, for `checkers.explain`."""
-        return LinearizabilityChecker(self.model, timeout, self.prune, self.max_states, explain=False).check(history)["valid"]
+        again = LinearizabilityChecker(self.model, timeout, self.prune, self.max_states, explain=False)
+        return again.check(history)["valid"]
 
 
 def check(history: list[Op], model: Model | str, timeout: float | None = DEFAULT_TIMEOUT_S) -> dict:
