@@ -8,9 +8,9 @@ What "removing" an operation means matters. Linearizability is not monotone in a
 operations: dropping a write can break a history (a read of 1 with the write of 1 gone looks like
 a read of a value never written), so the smallest failing plain subset can blame an operation
 that is innocent in the full history. Here an operation outside the kept set S is *relaxed*, not
-dropped: it becomes indeterminate (it may have taken effect at any time after its call, or never),
-and an operation that only observed (a read, a cas that reported a mismatch) is dropped. Relaxing only
-adds ways to linearize, so
+dropped: it becomes indeterminate (it may have taken effect at any time after its call, or
+never), and an operation that only observed (a read, a cas that reported a mismatch) is dropped.
+Relaxing only adds ways to linearize, so
 
 - if the history with everything outside S relaxed (H_S) has no linearization, neither has the
   full history: S is a proof that stands in the full history, whatever the other operations did;
@@ -23,8 +23,9 @@ Indeterminate operations are never in S (relaxing them changes nothing), as the 
 Steps, each a checker call on H_S: for a register, a few guesses of the usual shapes (a stale
 read) first; then the observations are narrowed with every update kept, then the updates with
 those observations only; each narrowing is a binary search for the shortest failing prefix (in
-call order), a galloping search from the end for the shortest failing suffix of that, then ddmin. The time is bounded by a deadline; when it runs out (or a step's check ends
-`unknown`), the smallest failing set found so far is returned, marked not proven minimal.
+call order), a galloping search from the end for the shortest failing suffix of that, then
+ddmin. The time is bounded by a deadline; when it runs out (or a step's check ends `unknown`),
+the smallest failing set found so far is returned, marked not proven minimal.
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ def determinate(call: Call) -> bool:
 def relaxed(calls: list[Call], keep: set[int]) -> list[Op]:
     """H_S: the calls whose invoke index is in `keep` as they happened, every other one left open
     (indeterminate), except a failed one: a failure the model keeps (a cas that saw another value)
-    only observed, and an observation is relaxed by dropping it. Each call gets a process of its own, so the history is well formed whatever
-    became of the originals' processes. An open call invoked after every kept call returned is
+    only observed, and an observation is relaxed by dropping it. Each call gets a process of its
+    own, so the history is well formed whatever became of the originals' processes. An open call invoked after every kept call returned is
     left out: it can only take effect after all of them, or never, so it cannot matter."""
     last_return = max((c.complete.time for c in calls if c.invoke.index in keep), default=0)
     out: list[Op] = []
@@ -217,6 +218,7 @@ def _ddmin(items: list[int], failing: Callable[[list[int]], bool], progress: Cal
 # The models whose operations read as a register's (read/get, write/put, cas), with the initial
 # value of one key: the sentence can name their common shapes.
 REGISTERS = {"register": None, "cas-register": None, "etcd": None, "kv": None, "string-kv": ""}
+REGISTER_FS = {"read", "get", "write", "put", "cas"}  # a key with any other operation is no register
 
 
 def budget(start: float, deadline: float | None) -> float:
@@ -262,12 +264,14 @@ def register_guesses(calls: list[Call], stuck: list[int], initial: Any = None) -
     that saw v):
 
     - V alone: certain when no call that could write v began before V ended (and v is not the
-      initial value);
+      initial value); V and O (below) when v is the initial value and nothing could write it;
     - V, the latest update O that left another value and completed before V began, and the
       latest write of v that completed before O began (a stale read);
     - V, O and every call that could write v and began before V ended, when each of them is
       completed and completed before O began: certain, since no write of v can then fall between
       O and V whatever the other operations did (relaxed, none of them writes v)."""
+    if any(c.invoke.f not in REGISTER_FS for c in calls):
+        return []  # an append (string-kv) builds values: a register's reasoning does not hold
     done = [c for c in calls if determinate(c) and c.type == "ok"]
     by_index = {c.invoke.index: c for c in calls}
     guesses: list[tuple[list[int], bool]] = []
@@ -284,6 +288,8 @@ def register_guesses(calls: list[Call], stuck: list[int], initial: Any = None) -
         overwrites = sorted((c for c in done if c.complete.time < v_call.invoke.time and _left(c) not in (_NOTHING, seen)),
                             key=lambda c: -c.complete.time)
         for o in overwrites[:3]:
+            if not writers and seen == freeze(initial):  # the initial value, after another one
+                guesses.append((sorted({i, o.invoke.index}), True))
             if writers and all(determinate(c) and c.complete.time < o.invoke.time for c in writers):
                 guesses.append((sorted({i, o.invoke.index, *(c.invoke.index for c in writers)}), True))
             writes = sorted((c for c in done if _left(c) == seen and c.complete.time < o.invoke.time),

@@ -79,6 +79,8 @@ def sentence(minimal: list[dict], ops: list[dict], *, register: bool, initial: A
     """The sentence for `minimal` (records, any order) among the key's `ops`. `register`: the
     model is a register (read, write, cas) whose initial value is `initial`."""
     words = _Words(ops, describe)
+    # an append (string-kv) builds values out of others: the register's shapes would not hold
+    register = register and all(o.get("f") in ("read", "get", "write", "put", "cas") for o in ops)
     m = sorted(minimal, key=lambda o: (o.get("call") or 0, o.get("index") or 0))
     text = None
     if register and m and all(_kind(o) is not None and o.get("return") is not None for o in m):
@@ -282,5 +284,6 @@ def _listed(m: list[dict], w: _Words, model: str) -> str:
     shown = "; ".join(f"{w.describe(o)} ({w.span(o) if o.get('return') is not None else 'from ' + w.at(o['call'])})"
                       for o in m[:_LISTED])
     more = f"; and {len(m) - _LISTED} more" if len(m) > _LISTED else ""
-    many = "these operations" if len(m) != 1 else "this operation"
-    return f"no order of {many} fits both their times and the {model} model: {shown}{more}"
+    if len(m) == 1:
+        return f"this operation cannot take effect at any moment within its time in the {model} model: {shown}"
+    return f"no order of these operations fits both their times and the {model} model: {shown}{more}"

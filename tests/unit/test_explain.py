@@ -153,3 +153,18 @@ def test_explanations_can_be_switched_off():
                Op(index=1, type="ok", process=1, f="read", key="k", value=7, time=3)]
     failure = LinearizabilityChecker("cas-register", explain=False).check(history)["failures"][0]
     assert "minimal" not in failure and "explanation" not in failure
+
+
+def test_appends_are_not_read_as_a_register():
+    # put "a", append "b", then a get that returns "ab" before the append began: the value was
+    # built by an append, so no sentence may say it was "never written"; the set lists them
+    ops = [("put", "a", 0, 1), ("get", "ab", 2, 3), ("append", "b", 4, 5)]
+    history = []
+    for n, (f, v, t0, t1) in enumerate(ops):
+        history += [Op(index=2 * n, type="invoke", process=n, f=f, key="k", value=None if f == "get" else v, time=t0),
+                    Op(index=2 * n + 1, type="ok", process=n, f=f, key="k", value=v, time=t1)]
+    failure = LinearizabilityChecker("string-kv").check(history)["failures"][0]
+    assert explain.register_guesses(pair(history), failure["stuck"], "") == []
+    assert failure["minimal"] == [2]  # the append began after the get ended: it cannot help
+    assert failure["explanation"] == ("this operation cannot take effect at any moment within its time in the "
+                                      "string-kv model: get → 'ab' (time 2–3)")
