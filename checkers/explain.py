@@ -65,19 +65,34 @@ def determinate(call: Call) -> bool:
     return call.complete is not None and call.complete.type in ("ok", "fail")
 
 
-def relaxed(calls: list[Call], keep: set[int]) -> list[Op]:
+def relaxed(calls: list[Call], keep: set[int], register: bool = False) -> list[Op]:
     """H_S: the calls whose invoke index is in `keep` as they happened, every other one left open
     (indeterminate), except a failed one: a failure the model keeps (a cas that saw another value)
     only observed, and an observation is relaxed by dropping it. Each call gets a process of its
-    own, so the history is well formed whatever became of the originals' processes. An open call invoked after every kept call returned is
-    left out: it can only take effect after all of them, or never, so it cannot matter."""
+    own, so the history is well formed whatever became of the originals' processes. An open call
+    invoked after every kept call returned is left out: it can only take effect after all of
+    them, or never, so it cannot matter (one invoked at the very instant the last returned stays:
+    the checker orders calls before returns at equal times, so it counts as concurrent).
+
+    For a register (`register`), open writes of one value beyond the len(keep) earliest are left
+    out too (`calls` in call order): between two kept operations in a linearization a second
+    write of v makes the open operations from the first one to it pointless (cut them: the state
+    after it is v all the same), so a gap before a kept operation needs at most one write of v,
+    and an earlier one can stand in for a later one wherever that one could go. (Not so for a
+    cas: its effect depends on the state it meets.)"""
     last_return = max((c.complete.time for c in calls if c.invoke.index in keep), default=0)
+    copies: dict[Any, int] = {}
     out: list[Op] = []
     for n, c in enumerate(calls):
         if c.invoke.index in keep:
             out.append(_as(c.invoke, n))
             out.append(_as(c.complete, n))
-        elif c.invoke.time < last_return and not (c.complete is not None and c.complete.type == "fail"):
+        elif c.invoke.time <= last_return and not (c.complete is not None and c.complete.type == "fail"):
+            if register and c.invoke.f in ("write", "put"):
+                alike = freeze(c.invoke.value)
+                copies[alike] = copies.get(alike, 0) + 1
+                if copies[alike] > len(keep):
+                    continue
             out.append(_as(c.invoke, n))
     return out
 
@@ -87,11 +102,13 @@ def _as(op: Op, process: int) -> Op:
               error=op.error)
 
 
-def shrink(calls: list[Call], recheck: Recheck, deadline: float, guesses: list[tuple[list[int], bool]] = ()) -> Minimal:
+def shrink(calls: list[Call], recheck: Recheck, deadline: float, guesses: list[tuple[list[int], bool]] = (),
+           register: bool = False) -> Minimal:
     """The smallest set of the key's determinate calls whose H_S the checker still finds not
     linearizable; `calls` (one key's, any order) must be so as a whole. `guesses` are small sets
     worth trying first, each with whether it fails by construction (else a short check decides):
-    the first that fails replaces the narrowing."""
+    the first that fails replaces the narrowing. `register`: the key is a register's (see
+    `relaxed`)."""
     start = time.monotonic()
     calls = sorted(calls, key=lambda c: (c.invoke.time, c.invoke.index))
     items = [c.invoke.index for c in calls if determinate(c)]
@@ -113,7 +130,7 @@ def shrink(calls: list[Call], recheck: Recheck, deadline: float, guesses: list[t
                 raise _OutOfTime
             checks += 1  # no one check may take all the time left: it may be one that explodes
             cap = GUESS_CHECK_S if guess else max(MIN_CHECK_S, left / 4)
-            verdict = recheck(relaxed(calls, set(kept)), min(left, cap))
+            verdict = recheck(relaxed(calls, set(kept), register), min(left, cap))
             if verdict == "unknown":
                 if time.monotonic() >= deadline:
                     raise _OutOfTime
@@ -242,9 +259,9 @@ def explain_failures(failures: list[dict], parts: list[list[Operation]], calls: 
         if "minimal" in failure:  # the checker proved it by itself (a contradiction needing no search)
             kept, proven = failure["minimal"], failure.get("minimal_proven", True)
         else:
-            guesses = (register_guesses(key_calls, failure.get("stuck") or [], REGISTERS[model.name])
-                       if model.name in REGISTERS else [])
-            found = shrink(key_calls, recheck, time.monotonic() + share, guesses)
+            register = model.name in REGISTERS and all(c.invoke.f in REGISTER_FS for c in key_calls)
+            guesses = register_guesses(key_calls, failure.get("stuck") or [], REGISTERS[model.name]) if register else []
+            found = shrink(key_calls, recheck, time.monotonic() + share, guesses, register)
             kept, proven = found.indexes, found.proven
         by_id = {op.id: op for op in ops}
         records = failure["ops"]
@@ -283,7 +300,7 @@ def register_guesses(calls: list[Call], stuck: list[int], initial: Any = None) -
         if seen is _NOTHING:
             continue
         writers = [c for c in calls if c is not v_call and c.type != "fail" and _left(c) == seen
-                   and c.invoke.time < v_call.complete.time and not _same(c)]
+                   and c.invoke.time <= v_call.complete.time and not _same(c)]  # equal: concurrent
         guesses.append(([i], not writers and seen != freeze(initial)))
         overwrites = sorted((c for c in done if c.complete.time < v_call.invoke.time and _left(c) not in (_NOTHING, seen)),
                             key=lambda c: -c.complete.time)

@@ -249,7 +249,7 @@ def _came_back(m: list[dict], ops: list[dict], w: _Words, init: Any) -> str | No
             other = _other_value(o_op, v, w)
             if o_op is v_op or other is None or o_op["return"] >= v_op["call"]:
                 continue
-            writers = [x for x in ops if x is not v_op and _writes(x, v) and (x.get("call") or 0) < v_op["return"]]
+            writers = [x for x in ops if x is not v_op and _writes(x, v) and (x.get("call") or 0) <= v_op["return"]]
             pinned = [x for x in writers if x.get("type") == "ok" and x.get("return") is not None
                       and x["return"] < o_op["call"]]
             loose = [x for x in writers if x not in pinned]

@@ -60,7 +60,7 @@ def brute_linearizable(history: list[Op]) -> bool:
 
 @st.composite
 def histories(draw):
-    n = draw(st.integers(1, 6))
+    n = draw(st.integers(1, 8))
     ops, events = [], []
     for p in range(n):
         f = draw(st.sampled_from(["read", "write", "cas"]))
