@@ -256,13 +256,12 @@ def explain_failures(failures: list[dict], parts: list[list[Operation]], calls: 
         left = len(failures) - n  # the first is the one the CLI's line shows: it gets half
         share = (deadline - time.monotonic()) * (0.5 if n == 0 and left > 1 else 1 / left)
         key_calls = [calls[op.id] for op in ops]
-        if "minimal" in failure:  # the checker proved it by itself (a contradiction needing no search)
-            kept, proven = failure["minimal"], failure.get("minimal_proven", True)
-        else:
-            register = model.name in REGISTERS and all(c.invoke.f in REGISTER_FS for c in key_calls)
-            guesses = register_guesses(key_calls, failure.get("stuck") or [], REGISTERS[model.name]) if register else []
-            found = shrink(key_calls, recheck, time.monotonic() + share, guesses, register)
-            kept, proven = found.indexes, found.proven
+        register = model.name in REGISTERS and all(c.invoke.f in REGISTER_FS for c in key_calls)
+        guesses = register_guesses(key_calls, failure.get("stuck") or [], REGISTERS[model.name]) if register else []
+        if isinstance(failure.get("minimal"), list):  # a contradiction the checker found without search:
+            guesses.insert(0, (failure["minimal"], False))  # its op alone may not stand with the others relaxed
+        found = shrink(key_calls, recheck, time.monotonic() + share, guesses, register)
+        kept, proven = found.indexes, found.proven
         by_id = {op.id: op for op in ops}
         records = failure["ops"]
         chosen = set(kept)
