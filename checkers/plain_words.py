@@ -34,14 +34,21 @@ class _Words:
         times = [t for o in ops for t in (o.get("call"), o.get("return")) if isinstance(t, int)]
         self.logical = bool(times) and max(times) < LOGICAL_TIME
         self.describe = describe
+        self.digits = 2
+
+    def tell_apart(self, ops: list[dict]) -> None:
+        """Enough decimals that different times of these ops read differently (up to µs)."""
+        times = {t for o in ops for t in (o.get("call"), o.get("return")) if isinstance(t, int)}
+        while self.digits < 6 and len({f"{t / 1e9:.{self.digits}f}" for t in times}) < len(times):
+            self.digits += 1
 
     def at(self, t: int) -> str:
-        return f"time {t}" if self.logical else f"{t / 1e9:.2f} s"
+        return f"time {t}" if self.logical else f"{t / 1e9:.{self.digits}f} s"
 
     def span(self, o: dict) -> str:
         if self.logical:
             return f"time {o['call']}–{o['return']}"
-        return f"{o['call'] / 1e9:.2f}–{o['return'] / 1e9:.2f} s"
+        return f"{o['call'] / 1e9:.{self.digits}f}–{o['return'] / 1e9:.{self.digits}f} s"
 
 
 def _kind(o: dict) -> tuple[str, Any, Any] | None:
@@ -82,6 +89,7 @@ def sentence(minimal: list[dict], ops: list[dict], *, register: bool, initial: A
     # an append (string-kv) builds values out of others: the register's shapes would not hold
     register = register and all(o.get("f") in ("read", "get", "write", "put", "cas") for o in ops)
     m = sorted(minimal, key=lambda o: (o.get("call") or 0, o.get("index") or 0))
+    words.tell_apart(m)
     text = None
     if register and m and all(_kind(o) is not None and o.get("return") is not None for o in m):
         for shape in (_unwritten, _stale, _two_cas, _mismatch, _went_back, _came_back):

@@ -87,3 +87,9 @@ def test_not_proven_minimal_is_said():
 def test_times_that_are_line_numbers_are_not_shown_as_seconds():
     r = {"index": 1, "process": 1, "f": "read", "value": None, "output": 7, "type": "ok", "call": 12, "return": 13}
     assert say([r]) == "read → 7 at time 12 returned 7, a value no operation wrote"
+
+
+def test_times_that_would_read_alike_get_more_decimals():
+    w, r = op(1, "write", 1, 1, 11.1421, 11.1513), op(2, "read", None, None, 11.1545, 11.16)
+    assert say([w, r]) == ("read → nil at 11.155 s returned the initial value nil, overwritten at 11.151 s by write 1, "
+                           "which had completed before the read began")
