@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Generator
 
+from raft_jepsen.checkers import explain as minimal
 from raft_jepsen.checkers.models import READ, UNKNOWN, WRITE, IntModel, Model, Operation, get_model
 from raft_jepsen.harness.errors import HistoryError
 from raft_jepsen.harness.history import Call, Op, pair
@@ -395,7 +396,9 @@ class _Partition:
 class LinearizabilityChecker:
     """`check(history)` against a model, with a deadline in seconds (None: no deadline) and a
     memory bound in MB for the search of the whole history, all partitions together (None: no
-    bound); `max_states` optionally bounds the configurations cached, all partitions together."""
+    bound); `max_states` optionally bounds the configurations cached, all partitions together.
+    With `explain`, each failure also gets its minimal set of operations and a sentence
+    (`checkers.explain`)."""
 
     def __init__(
         self,
@@ -404,11 +407,13 @@ class LinearizabilityChecker:
         prune: bool = True,
         max_states: int | None = None,
         max_memory_mb: float | None = MAX_MEMORY_MB,
+        explain: bool = True,
     ):
         self.model = get_model(model) if isinstance(model, str) else model
         self.timeout = timeout
         self.prune = prune
         self.max_states = max_states
+        self.explain = explain
         self.max_memory_mb = max_memory_mb
 
     def _start(self, part: list[Operation], core: Callable[..., SearchResult]) -> _Partition:
@@ -451,6 +456,7 @@ class LinearizabilityChecker:
         ops = operations(calls, model)
         parts = model.partition(ops) if model.partition else [ops]
         failures: list[dict] = []
+        failed: list[list[Operation]] = []  # the model's ops of each failure's key
         unknown: list[dict] = []
         bound = None if self.max_memory_mb is None else int(self.max_memory_mb * 2**20)
         total = peak = 0  # bytes held by the running searches, all partitions together
@@ -461,6 +467,7 @@ class LinearizabilityChecker:
             found = model.contradictions(part) if model.contradictions else []
             if found:
                 failures.append(contradiction(model, key, part, found, by_index))
+                failed.append(part)
             else:
                 undecided.append((key, part))
         # the others are searched as usual: one round of turns when a contradiction settled the
@@ -516,6 +523,7 @@ class LinearizabilityChecker:
                     ok, ids = done.value
                     if not ok:
                         failures.append(explain(model, p.key, p.ops, p.searched, p.entries, ids, by_index))
+                        failed.append(p.ops)
             still = [p for p in running if p.search is not None]
             if failures:
                 for p in still:
@@ -523,6 +531,11 @@ class LinearizabilityChecker:
                 break
             running = still
             turn = min(2 * turn, _MAX_TURN)
+        explain_s = 0.0
+        if failures and self.explain:
+            explaining = time.monotonic()
+            minimal.explain_failures(failures, failed, by_index, model, self._recheck, minimal.budget(start, deadline))
+            explain_s = round(time.monotonic() - explaining, 4)
         valid: bool | str = False if failures else ("unknown" if unknown else True)
         return {
             "valid": valid,
@@ -530,11 +543,18 @@ class LinearizabilityChecker:
             "partitions": len(parts),
             "op_count": len(ops),
             "elapsed_s": round(time.monotonic() - start, 4),
+            "explain_s": explain_s,  # of elapsed_s: the minimal explanations
             "memory_bound_mb": self.max_memory_mb,
             "memory_peak_mb": round(peak / 2**20, 1),
             "failures": failures,
             "unknown": unknown,
         }
+
+    def _recheck(self, history: list[Op], timeout: float) -> bool | str:
+        """The verdict on a shrunken history, for `checkers.explain`."""
+        again = LinearizabilityChecker(self.model, timeout, self.prune, max_states=self.max_states,
+                                       max_memory_mb=self.max_memory_mb, explain=False)
+        return again.check(history)["valid"]
 
     @staticmethod
     def _states(running: list[_Partition]) -> int:

@@ -58,14 +58,34 @@ def _why_unknown(name: str, result: dict) -> str:
 
 
 def anomaly(results: dict[str, dict]) -> str | None:
-    """The first anomaly found, in one line."""
+    """The first anomaly found, in one line that leads with a plain sentence: a failure's
+    `explanation` (the linearizability checker's minimal explanation) or its `message` without
+    the anomaly's name, then in brackets the checker, the anomaly, the key and the operations."""
     for name, result in results.items():
         if result.get("valid") is False:
             failures = result.get("failures") or []
             if failures and isinstance(failures[0], dict):
                 f = failures[0]
-                more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
-                where = f"key {f['key']!r}: " if "key" in f else ""
-                return f"{name}: {where}{f.get('message', 'not linearizable')}{more}"
+                kind = f.get("anomaly") if isinstance(f.get("anomaly"), str) else None
+                sentence, where = _sentence(f, kind), [f"{name}: {kind}" if kind else name]
+                if "key" in f:
+                    where.append(f"key {f['key']!r}")
+                ops = f.get("minimal") if isinstance(f.get("minimal"), list) else f.get("indexes")
+                if isinstance(ops, list) and ops:
+                    shown = ", ".join(map(str, ops[:8])) + (f" and {len(ops) - 8} more" if len(ops) > 8 else "")
+                    where.append(f"op{'s' if len(ops) > 1 else ''} {shown}")
+                if len(failures) > 1:
+                    more = len(failures) - 1
+                    where.append(f"+{more} more {'failure' if more == 1 else 'failures'}")
+                return f"{sentence} ({', '.join(where)})"
             return f"{name}: {result.get('message') or result.get('error') or 'invalid'}"
     return None
+
+
+def _sentence(failure: dict, kind: str | None) -> str:
+    if isinstance(failure.get("explanation"), str):
+        return failure["explanation"]
+    message = str(failure.get("message", "not linearizable"))
+    if kind and message.startswith(f"{kind}: "):  # "lost: acknowledged append ...": the name goes last
+        return message[len(kind) + 2:]
+    return message

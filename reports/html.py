@@ -61,7 +61,8 @@ def render(run: RunFolder) -> str:
     notes = [*run.warnings, *_notes(stats, key_views)]
     if run.node_files and not isinstance(r.get("started_epoch_ns"), int):
         notes.append("Leader changes are not drawn: results.json has no started_epoch_ns to place node logs in time.")
-    data = {"details": {v.anchor: v.details for v in key_views}}
+    views = key_views + [v.minimal for v in key_views if v.minimal]
+    data = {"details": {v.anchor: v.details for v in views}}
     return _env.get_template("report.html.j2").render(
         r=r,
         title=f"{r.get('test', run.path.name)} · {_verdict(r['valid'])}",
@@ -109,10 +110,10 @@ def _drawable(failure: Any) -> bool:
     """Every field the linearizability view reads, of the type it reads it as."""
     if not isinstance(failure, dict) or not isinstance(failure.get("ops"), list):
         return False
-    for name in ("linearized", "stuck"):
+    for name in ("linearized", "stuck", "minimal"):
         if not isinstance(failure.get(name, []), list) or not all(_int(i) for i in failure.get(name, [])):
             return False
-    if not isinstance(failure.get("message", ""), str):
+    if not isinstance(failure.get("message", ""), str) or not isinstance(failure.get("explanation", ""), str):
         return False
     return all(isinstance(op, dict) and _int(op.get("index")) and _int(op.get("call"))
                and (op.get("return") is None or _int(op.get("return"))) and isinstance(op.get("process"), (int, str))

@@ -79,12 +79,17 @@ def anomaly(r: dict) -> str:
 
 
 def _lin_anomaly(f: dict) -> str:
-    """`key k1: op 57 (read → 3, process 4) cannot be linearized after op 51, where the model's
-    state is 2 (<the checker's message>)`: the op, and what the model expected instead."""
+    """`<the minimal explanation> (key k1, ops 40, 51, 57); op 57 (read → 3, process 4) cannot be
+    linearized after op 51, where the model's state is 2 (<the checker's message>)`: the sentence
+    first, so that it is what CI's one-line summary shows, then the search's story."""
     ops = {o.get("index"): o for o in f.get("ops") or [] if isinstance(o, dict)}
     stuck = f.get("stuck") or []
     linearized = f.get("linearized") or []
     text = f"key {f.get('key')}: "
+    minimal = f.get("minimal") if isinstance(f.get("minimal"), list) else []
+    if isinstance(f.get("explanation"), str):
+        shown = ", ".join(map(str, minimal[:8])) + (f" and {len(minimal) - 8} more" if len(minimal) > 8 else "")
+        text = f"{f['explanation']} (key {f.get('key')}, ops {shown}); "
     text += f"op {_describe(ops.get(stuck[0], {'index': stuck[0]}))} cannot be linearized" if stuck else "not linearizable"
     text += f" after op {linearized[-1]}" if linearized else " from the initial state"
     if f.get("state") is not None:

@@ -5,7 +5,9 @@ visualization, the x axis is the order of events, not wall time: every call and 
 same width, so a 2 ms read beside a 3 s timeout stays readable; tick labels give the real run
 time, and fault bands are placed between the events they fall between. The longest linearizable
 prefix is drawn solid (with its order), the ops that could not be linearized next are outlined in
-red, the first of them carries `id="first-error"`, and everything else is faded.
+red, the first of them carries `id="first-error"`, and everything else is faded. The operations
+of the minimal explanation (`minimal`, `checkers.explain`) are outlined in blue and never faded;
+they also get a small view of their own, drawn first, with the explanation's sentence above it.
 
 A key with more than `MAX_OPS` ops is windowed around its first stuck op.
 """
@@ -23,6 +25,7 @@ from raft_jepsen.reports.timeline import Fault, LeaderChange
 MAX_OPS = 400
 BEFORE_ERROR = 300  # ops kept before the first stuck op when windowing (the prefix is the story)
 STEP = 13  # px per event
+MINIMAL_STEP = 44  # px per event in the view of the minimal explanation: a few ops, labelled
 LANE_H = 28
 BAR_H = 18
 GUTTER = 100  # the lane labels, in their own SVG that does not scroll away
@@ -44,21 +47,25 @@ class KeyView:
     labels_svg: str  # lane labels
     svg: str  # the lanes, scrolled horizontally
     details: dict[str, dict]  # invoke index -> what the tooltip shows
+    explanation: str = ""  # the sentence over the minimal explanation, when the checker gave one
+    minimal_proven: bool = False
+    minimal: "KeyView | None" = None  # the view of the minimal explanation's ops alone
 
 
 def key_view(failure: dict, calls: dict[int, Call], faults: list[Fault], leaders: list[LeaderChange],
-             anchor: str) -> KeyView:
+             anchor: str, step: int = STEP) -> KeyView:
     """The view of one failing key; `anchor` is the element id of its first stuck op."""
     ops = sorted(failure.get("ops") or [], key=lambda o: (o.get("call") or 0, o.get("index", 0)))
     stuck = set(failure.get("stuck") or [])
     order = {index: n for n, index in enumerate(failure.get("linearized") or [], 1)}
+    minimal = set(failure.get("minimal") or [])
     # Where each bar ends: its return, or for an info op (which the checker leaves open, since it
     # may take effect at any later time) the moment the client gave up; the bar's dashed edge
     # says it is open. Drawing info ops to the end of the view would bury the picture in them.
     shown = [{**o, "end": o.get("return") if o.get("return") is not None else _gave_up(calls.get(o.get("index")))}
-             for o in _window(ops, stuck)]
+             for o in _window(ops, stuck | minimal)]
     first = min((o for o in shown if o.get("index") in stuck), key=lambda o: o.get("call") or 0, default=None)
-    axis = _Axis(shown)
+    axis = _Axis(shown, step)
     lane_of, lanes = _lanes(shown)
     height = TOP + LANE_H * max(1, len(lanes)) + 8
     parts = [f'<svg class="lin-view" xmlns="http://www.w3.org/2000/svg" width="{axis.width}" height="{height}" '
@@ -75,6 +82,7 @@ def key_view(failure: dict, calls: dict[int, Call], faults: list[Fault], leaders
     for o in shown:
         index = o.get("index")
         role = "stuck" if index in stuck else ("lin" if index in order else "other")
+        role += " minimal" if index in minimal else ""
         parts.append(_bar(o, axis, TOP + lane_of[o.get("process")] * LANE_H + (LANE_H - BAR_H) / 2, role,
                           order.get(index), anchor if o is first else None))
         details[str(index)] = _details(o, calls.get(index), order.get(index), index in stuck)
@@ -85,7 +93,19 @@ def key_view(failure: dict, calls: dict[int, Call], faults: list[Fault], leaders
         stuck=[f"op {o.get('index')}: {_label(o)} by process {o.get('process')}, called at {_s(o.get('call') or 0)}"
                for o in shown if o.get("index") in stuck],
         labels_svg="".join(labels), svg="".join(parts), details=details,
+        explanation=str(failure.get("explanation") or ""), minimal_proven=failure.get("minimal_proven") is True,
+        minimal=_minimal_view(failure, ops, minimal, calls, faults, leaders, anchor) if step == STEP else None,
     )
+
+
+def _minimal_view(failure: dict, ops: list[dict], minimal: set, calls: dict[int, Call], faults: list[Fault],
+                  leaders: list[LeaderChange], anchor: str) -> KeyView | None:
+    """The minimal explanation's operations alone, wider apart, every one highlighted."""
+    if not minimal or not failure.get("explanation"):
+        return None
+    only = {**failure, "ops": [o for o in ops if o.get("index") in minimal], "linearized": [],
+            "stuck": [i for i in failure.get("stuck") or [] if i in minimal]}
+    return key_view(only, calls, faults, leaders, anchor + "-minimal", step=MINIMAL_STEP)
 
 
 def _backdrop(axis: "_Axis", faults: list[Fault], leaders: list[LeaderChange], height: int) -> list[str]:
@@ -167,31 +187,32 @@ class _Axis:
     """Event order → x. At equal times returns come first: a process that invokes in the very
     nanosecond its last op returned must not be drawn overlapping itself."""
 
-    def __init__(self, ops: list[dict]):
+    def __init__(self, ops: list[dict], step: int = STEP):
         events = {(o.get("call") or 0, 1) for o in ops} | {(o["end"], 0) for o in ops if o["end"] is not None}
         self.events = sorted(events)
         self.times = [t for t, _ in self.events]
-        self.width = LEFT + STEP * (len(self.events) + 2)
+        self.step = step
+        self.width = LEFT + step * (len(self.events) + 2)
 
     def x(self, t: int, returning: bool | None = None) -> float:
         """The x of an event of this view, or, for any other time (a fault boundary), the point
         between the events it falls between."""
         if returning is not None:
-            return LEFT + STEP * (bisect.bisect_left(self.events, (t, 0 if returning else 1)) + 1)
+            return LEFT + self.step * (bisect.bisect_left(self.events, (t, 0 if returning else 1)) + 1)
         i = bisect.bisect_left(self.times, t)
         if i == 0:
-            return LEFT + (STEP if self.times and t >= self.times[0] else 0)
+            return LEFT + (self.step if self.times and t >= self.times[0] else 0)
         if i == len(self.times):
-            return LEFT + STEP * (len(self.times) + 1)
+            return LEFT + self.step * (len(self.times) + 1)
         t0, t1 = self.times[i - 1], self.times[i]
         frac = (t - t0) / (t1 - t0) if t1 > t0 else 0
-        return LEFT + STEP * (i + frac)
+        return LEFT + self.step * (i + frac)
 
     def ticks(self) -> list[str]:
         out = [f'<line class="axis" x1="{LEFT}" x2="{self.width}" y1="{TOP - 4}" y2="{TOP - 4}"/>']
         last = -1e9
         for rank, (t, _) in enumerate(self.events):
-            x = LEFT + STEP * (rank + 1)
+            x = LEFT + self.step * (rank + 1)
             if x - last >= 90:
                 out.append(f'<line class="tick" x1="{x}" x2="{x}" y1="{TOP - 8}" y2="{TOP - 4}"/>'
                            f'<text class="tick-label" x="{x}" y="{TOP - 24}" text-anchor="middle">{_s(t)}</text>')

@@ -30,6 +30,7 @@ Exit codes: 0 linearizable, 1 not linearizable, 2 unknown (deadline, nothing to 
 
 MODEL_FOR_FORMAT = {"porcupine-etcd": "etcd", "porcupine-kv": "string-kv", "jsonl": "cas-register", "edn": "cas-register"}
 _SHOWN_STUCK = 5  # ops listed per failing key; --json has them all
+_SHOWN_MINIMAL = 20
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -81,7 +82,16 @@ def render(result: dict) -> str:
     for failure in result["failures"]:
         by_index = {op["index"]: op for op in failure["ops"]}
         key = "" if failure["key"] is None else f"key {failure['key']!r}: "
-        lines.append(f"  {key}{failure['message']}")
+        if failure.get("explanation"):  # the minimal explanation first, then the search's own story
+            proven = "minimal" if failure.get("minimal_proven") else "not proven minimal"
+            lines.append(f"  {key}{failure['explanation']}")
+            kept = failure["minimal"]
+            shown = ", ".join(map(str, kept[:_SHOWN_MINIMAL])) + (" ..." if len(kept) > _SHOWN_MINIMAL else "")
+            lines.append(f"    {len(kept)} of the key's {len(failure['ops'])} ops ({proven}): "
+                         f"op{'s' if len(kept) > 1 else ''} {shown}")
+            lines.append(f"    the search: {failure['message']}")
+        else:
+            lines.append(f"  {key}{failure['message']}")
         lines.append(
             f"    longest linearizable prefix: {len(failure['linearized'])} of {len(failure['ops'])} ops, "
             f"state after it: {failure['state']}"

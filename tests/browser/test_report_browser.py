@@ -53,3 +53,20 @@ def test_valid_and_large_reports_render_without_errors(browser, tmp_path):
     _open(browser, large)
     assert browser.evaluate("!!document.getElementById('first-error')")
     browser.screenshot(str(tmp_path / "large.png"))
+
+
+def test_the_minimal_explanation_is_on_screen_first(browser, tmp_path):
+    report = write_report(make_run(tmp_path, n_ops=1500, valid=False, seed=4))
+    _open(browser, report)
+    seen = browser.evaluate("""(() => {
+        const lead = document.querySelector('header .explanation');
+        const r = lead.getBoundingClientRect();
+        const small = document.querySelector('.minimal-box .lin-view');
+        const ops = [...small.querySelectorAll('.op')].map(g => g.getBoundingClientRect());
+        return {lead: lead.textContent.length, leadInView: r.top >= 0 && r.bottom <= innerHeight,
+                ops: ops.length, drawn: ops.every(b => b.width > 0 && b.height > 0)};
+    })()""")
+    # the sentence is on the first screen; the view of the minimal set draws each of its ops
+    assert seen["lead"] > 20 and seen["leadInView"] and seen["ops"] == 3 and seen["drawn"]
+    browser.evaluate("document.querySelector('.minimal-box').scrollIntoView({block: 'center'})")
+    browser.screenshot(str(tmp_path / "minimal.png"))

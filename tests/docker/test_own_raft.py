@@ -58,7 +58,7 @@ def test_raftkv_described_in_yaml_finds_ack_before_commit(node_image, tmp_path):
     done, results = run(tmp_path, "--system", str(RAFTKV_YAML), "--bug", "ack-before-commit", "--time-limit", "5",
                         "--nemesis", "partition")
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "INVALID: linearizable" in done.stdout and results["checkers"]["linearizable"]["failures"]
+    assert "(linearizable, key " in done.stdout and results["checkers"]["linearizable"]["failures"]
 
 
 def test_the_example_plugin_installed_with_pip_runs(node_image, tmp_path):

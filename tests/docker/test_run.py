@@ -70,6 +70,7 @@ def test_a_bug_gives_an_invalid_verdict_naming_the_failing_key(docker_client, no
     failures = document["checkers"]["linearizable"]["failures"]
     assert document["valid"] is False and failures
     assert f"key {failures[0]['key']!r}" in done.stdout
+    assert f"INVALID: {failures[0]['explanation']} (linearizable, key " in done.stdout  # the sentence leads
 
 
 def test_sigint_mid_run_heals_checks_stores_and_leaves_nothing(docker_client, node_image, tmp_path):

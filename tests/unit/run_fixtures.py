@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from raft_jepsen.checkers.plain_words import sentence
 from raft_jepsen.harness.history import Op, write_jsonl
 from raft_jepsen.harness.history.roles import RoleChange
 from raft_jepsen.harness.history.roles import write_jsonl as write_roles
@@ -161,6 +162,14 @@ def _inject_stale_read(ops: list[Op]) -> dict:
         key_calls = by_key[inv.key]
         linearized = [i.index for i, c in key_calls if i.time < inv.time and (c is None or c.type != "fail")]
         before = ops[linearized[-1]]
+        # the minimal explanation: the stale value's write, the write that overwrote it, the read
+        # (every value is new, so relaxing any one of them lets the read fit)
+        minimal = [older[-1].index, last.index, inv.index]
+        records = [{"index": i.index, "f": i.f, "value": i.value, "output": stale if i.index == inv.index else i.value,
+                    "type": "ok", "call": i.time, "return": ops[c.index].time}
+                   for i, c in key_calls if i.index in minimal]
+        explanation = sentence(records, records, register=True, initial=None, model="cas-register",
+                               describe=lambda o: f"read → {o['output']}" if o["f"] == "read" else f"write {o['value']}")
         return {
             "key": inv.key,
             "ops": [{"index": i.index, "process": i.process, "f": i.f, "value": i.value,
@@ -171,6 +180,9 @@ def _inject_stale_read(ops: list[Op]) -> dict:
             "linearized": linearized,
             "state": json.dumps(last.value),
             "stuck": [inv.index],
+            "minimal": minimal,
+            "minimal_proven": True,
+            "explanation": explanation,
             "message": f"no linearization: after {before.f} {json.dumps(before.value)} (op {before.index}), "
                        f"read → {json.dumps(stale)} (op {inv.index}) cannot take effect",
         }

@@ -20,6 +20,11 @@ def test_invalid_example_exits_1_and_explains(capsys):
     assert main(["check", str(ROOT / "examples" / "register-bad.jsonl")]) == 1
     out = capsys.readouterr().out
     assert "NOT linearizable" in out
+    # the first line under the verdict is the minimal explanation, in plain words
+    assert out.splitlines()[1] == ("  key 'k1': read → 1 at time 5000 returned a value overwritten at time 4000 by write 2, "
+                                   "which had completed before the read began (write 1 had completed at time 2000, "
+                                   "before write 2 began)")
+    assert "3 of the key's 3 ops (minimal): ops 0, 3, 5" in out
     assert "key 'k1'" in out and "read → 1 (op 5) cannot take effect" in out
     assert "could not go next: op 5: process 2 read null → ok 1, called at 5000" in out
     # a stale read: decided from the times, without search (checkers/models.py, register_contradictions)
@@ -36,6 +41,7 @@ def test_json_output(capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["valid"] is False and result["model"] == "cas-register"
     assert result["failures"][0]["stuck"] == [5]
+    assert result["failures"][0]["minimal"] == [0, 3, 5] and result["failures"][0]["minimal_proven"] is True
 
 
 def test_deadline_exits_2(tmp_path, capsys):

@@ -24,6 +24,7 @@ def test_junit_carries_each_verdict(tmp_path):
     lin = invalid["checkers"]["linearizable"]["failures"][0]
     stuck = lin["stuck"][0]
     bad_read = next(o for o in lin["ops"] if o["index"] == stuck)
+    assert failure.get("message").startswith(f"linearizable: {lin['explanation']} (key {lin['key']}, ops ")  # CI's summary
     assert f"key {lin['key']}" in failure.get("message")
     assert f"op {stuck} (read → {bad_read['output']}" in failure.get("message")
     assert f"the model's state is {lin['state']}" in failure.get("message")  # what was expected instead

@@ -126,7 +126,7 @@ def check_with(core: str, monkeypatch, checker: LinearizabilityChecker, history)
     else:
         monkeypatch.delenv("RAFT_JEPSEN_PURE_PYTHON", raising=False)
     result = checker.check(history)
-    del result["elapsed_s"], result["memory_peak_mb"]
+    del result["elapsed_s"], result["explain_s"], result["memory_peak_mb"]
     return result
 
 
@@ -142,7 +142,8 @@ def test_memory_bound_gives_the_same_unknown(monkeypatch):
 def test_porcupine_corpus_gives_the_same_results(name, monkeypatch):
     etcd = name.startswith("jepsen/")
     history = load(DATA / name, "porcupine-etcd" if etcd else "porcupine-kv")
-    checker = LinearizabilityChecker("etcd" if etcd else "string-kv", timeout=60)
+    # explanations are bounded by time, so they differ between a fast core and a slow one
+    checker = LinearizabilityChecker("etcd" if etcd else "string-kv", timeout=60, explain=False)
     native = check_with("native", monkeypatch, checker, history)
     assert native["valid"] is EXPECTED[name]
     assert native == check_with("python", monkeypatch, checker, history)

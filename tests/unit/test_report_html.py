@@ -146,3 +146,20 @@ def test_a_run_that_died_at_once_still_gets_a_page(tmp_path):
     assert "No checker results" in html and "No operation succeeded" in html and "collected no node logs" in html
     for svg in re.findall(r"<svg.*?</svg>", html, flags=re.S):
         ET.fromstring(svg)
+
+
+def test_the_page_leads_with_the_minimal_explanation(invalid_report):
+    run, html = invalid_report
+    failure = json.loads((run / "results.json").read_text())["checkers"]["linearizable"]["failures"][0]
+    sentence = failure["explanation"].replace("'", "&#39;")
+    header = html[html.index("<header"): html.index("</header>")]
+    assert f'<p class="explanation lead">{sentence}</p>' in header  # first thing under the verdict
+    section = html[html.index('<section id="linearizability"'):]
+    # above the key's full view: the sentence, then a view of the minimal set's operations alone
+    assert section.index(f'<p class="explanation">{sentence}</p>') < section.index('data-anchor="first-error-minimal"') \
+        < section.index('data-anchor="first-error"')
+    small = section[section.index('data-anchor="first-error-minimal"'): section.index("All operations on the key")]
+    assert sorted(int(i) for i in re.findall(r'data-i="(\d+)"', small)) == sorted(failure["minimal"])
+    full = section[section.index('data-anchor="first-error"'):]
+    marked = re.findall(r'<g class="op [a-z]+ [a-z]+ minimal[^"]*" data-i="(\d+)"', full)
+    assert sorted(int(i) for i in marked) == sorted(failure["minimal"])  # outlined in the full view too

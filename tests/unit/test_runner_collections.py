@@ -39,8 +39,9 @@ def test_the_append_workload_rotates_keys_and_never_reuses_a_value(tmp_path):
 def test_appends_applied_twice_are_found(tmp_path, workload, anomaly):
     result = run(tmp_path, workload, "duplicate-apply")
     assert (result.valid, result.exit_code) == (False, 1)
-    assert result.anomaly.startswith(f"{workload}: key ")
     failures = result.results["checkers"][workload]["failures"]
+    f = failures[0]  # the line leads with the plain sentence, the anomaly's name after it
+    assert result.anomaly.startswith(f"{f['message'].removeprefix(f['anomaly'] + ': ')} ({workload}: {f['anomaly']}, key ")
     assert anomaly in {f["anomaly"] for f in failures}
     page = html.write_report(result.run_dir).read_text()
     assert f"<li>key &#39;{failures[0]['key']}&#39;: {failures[0]['message']}</li>" in page  # told, not just raw JSON

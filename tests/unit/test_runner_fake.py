@@ -65,8 +65,9 @@ def test_faults_are_scheduled_healed_and_followed_by_final_reads_on_every_node(t
 def test_an_injected_flaw_is_found(tmp_path, flaw):
     result = run_fake(make_spec(tmp_path), fakes.AtomDB(flaw))
     assert (result.valid, result.exit_code) == (False, 1)
-    assert result.anomaly.startswith("linearizable: key ")
-    assert result.results["checkers"]["linearizable"]["failures"]
+    failure = result.results["checkers"]["linearizable"]["failures"][0]
+    # the line leads with the minimal explanation, then names the checker, key and operations
+    assert result.anomaly.startswith(failure["explanation"] + f" (linearizable, key {failure['key']!r}, ops ")
 
 
 def test_a_client_exception_becomes_info_and_the_verdict_stands(tmp_path):
@@ -172,7 +173,7 @@ def test_run_command_repeats_with_successive_seeds_and_exits_with_the_worst(tmp_
     code = cli.main(["run", "--config", str(config), "--test-count", "3", "--nemesis", "none", "--junit", str(junit)])
     out = capsys.readouterr().out
     assert (code, seeds) == (1, [11, 12, 13])
-    assert out.count("valid: no anomaly") == 2 and out.count("INVALID: linearizable: key ") == 1
+    assert out.count("valid: no anomaly") == 2 and out.count("(linearizable, key ") == 1
     assert out.count("run folder: ") == 3
     assert junit.read_text().count("<testcase") == 3
     folders = [Path(line.split(": ", 1)[1]) for line in out.splitlines() if line.startswith("run folder: ")]
