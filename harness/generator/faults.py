@@ -39,6 +39,10 @@ class FaultCycle:
     """Every `interval_ns`: start a fault, then stop it (or, for a fault in `moves`, maybe start
     another of its kind in its place), then start the next one.
 
+    The kinds are started in shuffled rounds (each kind once per round, in a random order), not
+    drawn independently: a short run with three kinds then has each of them in force, which the
+    coverage check requires, instead of partitions four times by chance.
+
     `faults` are (start template, stop template) pairs, one per chosen fault kind; `moves` the
     start fs whose new fault replaces the one in force. Each step's draws are a pure function of
     (`seed`, n), not draws from the shared random source, so the fault timetable of a replayed
@@ -49,20 +53,28 @@ class FaultCycle:
     moves: frozenset[str] = frozenset()
     n: int = 0
     running: int | None = None  # the index in `faults` of the fault in force
+    started: int = 0  # how many faults were started (moves not counted)
 
     def op(self, ctx: Context):
         if not self.faults:
             return None
         rng = random.Random(self.seed * 1_000_003 + self.n)
+        started = self.started
         if self.running is None:
-            running = rng.randrange(len(self.faults))
+            running = self._round(started // len(self.faults))[started % len(self.faults)]
             template = self.faults[running][0]
+            started += 1
         else:
             start, stop = self.faults[self.running]
             moved = start["f"] in self.moves and rng.random() < MOVE_CHANCE
             running, template = (self.running, start) if moved else (None, stop)
         op = invocation(ctx, template)
-        return op if op is PENDING else (op, FaultCycle(self.faults, self.seed, self.moves, self.n + 1, running))
+        return op if op is PENDING else (op, FaultCycle(self.faults, self.seed, self.moves, self.n + 1, running, started))
+
+    def _round(self, number: int) -> list[int]:
+        order = list(range(len(self.faults)))
+        random.Random(f"{self.seed}:{number}").shuffle(order)
+        return order
 
     def update(self, ctx: Context, event: Op) -> Generator:
         return self

@@ -46,7 +46,9 @@ def sides(grudge):
 
 @pytest.mark.parametrize("seed", range(20))
 def test_raft_targets_are_chosen_around_the_leader(seed):
-    leader = lambda: ["n3"]
+    def leader():
+        return ["n3"]
+
     rng = random.Random(seed)
     assert resolve("leader", NODES5, rng, leader) == ["n3"]
     follower = resolve("follower", NODES5, rng, leader)

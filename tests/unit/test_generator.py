@@ -85,6 +85,16 @@ def test_faults_alternate_start_stop_on_a_fixed_timetable():
     assert {op.f for op in starts} == {"start-partition", "kill"}  # both kinds drawn
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_every_kind_is_started_once_in_each_round_of_as_many_starts_as_kinds(seed):
+    kinds = [({"f": f"start-{k}"}, {"f": f"stop-{k}"}) for k in "abcd"]
+    gen = time_limit(100, with_nemesis(fault_schedule(kinds, 1, random.Random(seed)), rate(1, reads())))
+    starts = [op.f for op in simulate(gen, concurrency=1, seed=seed) if op.process == "nemesis" and "start" in op.f]
+    rounds = [starts[i:i + 4] for i in range(0, len(starts) - 3, 4)]
+    assert len(rounds) >= 10 and all(sorted(r) == ["start-a", "start-b", "start-c", "start-d"] for r in rounds)
+    assert len({tuple(r) for r in rounds}) > 1  # shuffled, not a fixed rotation
+
+
 def test_a_fault_that_moves_is_sometimes_replaced_before_its_stop_and_others_never_are():
     rng = random.Random(11)
     ops = Repeatedly(lambda r: READ)
