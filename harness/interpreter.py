@@ -158,10 +158,11 @@ class Interpreter:
     def _fault(self, op: Op) -> Op:
         try:
             done = self._nemesis.invoke(op)
-        except Exception as e:  # a failed fault is recorded, never a crashed run
-            return op.completed("info", error=f"nemesis failed: {_describe(e)}")
+        except Exception as e:  # recorded, never a crashed run here (the runner then stops the run)
+            return op.completed("info", value={"outcome": "failed"}, error=f"nemesis failed: {_describe(e)}")
         if not isinstance(done, Op):
-            return op.completed("info", error=f"nemesis returned {type(done).__name__}, not an Op")
+            return op.completed("info", value={"outcome": "failed"},
+                                error=f"nemesis returned {type(done).__name__}, not an Op")
         return replace(done, type="info", process=NEMESIS)
 
     def _call(self, op: Op, clients: dict) -> Op:

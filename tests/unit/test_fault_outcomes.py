@@ -313,7 +313,7 @@ def test_a_nemesis_that_fails_stops_the_run_heals_checks_what_ran_and_exits_2(tm
     assert result.valid == "unknown" and result.exit_code == 2
     assert result.reason.startswith("harness failure: start-partition: nemesis failed: RuntimeError: iptables vanished")
     failed = [op for op in history if op.process == "nemesis" and op.error]
-    assert len(failed) == 1 and outcome(failed[0]) == "failed"
+    assert len(failed) == 1 and outcome(failed[0]) == "failed" and failed[0].value == {"outcome": "failed"}
     assert not any(op.node for op in history if op.type == "invoke")  # no final reads: the run stopped
     assert made[0].calls == 3 and not made[0].db.partitioned  # no fault after it; healed
     assert "linearizable" in result.results["checkers"]  # what ran was checked
