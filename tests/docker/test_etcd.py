@@ -97,7 +97,7 @@ def test_acknowledged_writes_survive_every_member_killed_at_once(cluster, system
         system.start(node)
     wait_for_leader(system, cluster.nodes)
     for node in cluster.nodes:
-        assert until(lambda: call(node, "read", "k-kill").value) == 3
+        assert until(lambda node=node: call(node, "read", "k-kill").value) == 3
 
 
 def test_a_paused_leader_is_replaced_and_its_clients_time_out(cluster, system):
