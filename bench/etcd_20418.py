@@ -45,7 +45,7 @@ def run_dirs(paths: list[str]) -> list[Path]:
 
 
 def _epoch_ns(ts: str) -> int:
-    return int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * NS)
+    return int(datetime.fromisoformat(ts).timestamp() * NS)
 
 
 def log_events(run: Path, started: int) -> dict[str, list[tuple[int, str, dict]]]:

@@ -63,6 +63,9 @@ class Context:
     # None: worked out from `processes`. With 200 clients, scanning for a process on every
     # event was most of the generator's cost.
     owners: Mapping[Any, Thread] | None = None
+    # the free threads as (ops handed, position in the scheduler's threads, thread), sorted: what
+    # `next_thread` picks from without looking at every thread; None: worked out from the rest
+    queue: tuple[tuple[int, int, Thread], ...] | None = None
 
     def free_threads(self) -> list[Thread]:
         if len(self.free) * 4 < len(self.threads):  # few free (a busy run): order them, not scan all
@@ -76,6 +79,9 @@ class Context:
     def next_thread(self) -> Thread | None:
         """The free thread that has been handed the fewest ops (the first of equals), or None:
         ops spread evenly over threads, so keys stay concurrent, without a random draw."""
+        if self.queue is not None:
+            pos = _positions(self.threads)
+            return next((t for _, _, t in self.queue if t in pos), None)
         free = self.free_threads()
         if not free:
             return None
@@ -102,7 +108,7 @@ class Context:
 
     def restrict(self, keep: Callable[[Thread], bool]) -> "Context":
         return Context(self.time, self.seed, _restricted(self.threads, keep), self.free, self.processes, self.handed,
-                       self.owners)
+                       self.owners, self.queue)
 
 
 # Routing narrows the same few thread tuples by the same few predicates on every ask: remember
