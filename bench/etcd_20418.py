@@ -5,7 +5,7 @@ response to the first copy acknowledges the second copy at a leader that was dep
 releases the reads queued before it; /work/notes/etcdrepro.md has the mechanism and sources.)
 
 Per pause of the leader (a `pause` nemesis record whose target was the leader):
-- `s`: how long it was stopped (from the fault's invocation to its resume record: an upper bound);
+- `s`: how long it was stopped (from the fault's invocation to the resume's: an upper bound);
 - `leader_change`: another node logged that it leads while it was stopped (it came back deposed);
 - `acked`: writes and cas acknowledged by other nodes while it was stopped;
 - `late_reads`: reads sent to the stopped leader after the first of those acknowledgements (the
@@ -97,7 +97,7 @@ def analyse(run: Path) -> dict:
         if op["f"] == "pause" and value.get("nodes") and value.get("target") == "leader":
             current = (op["time"] - int(value.get("verified_ms", 0)) * 1_000_000, value["nodes"][0])
         elif op["f"] == "resume" and current is not None:
-            pauses.append((*current, op["time"]))
+            pauses.append((*current, op["time"] - int(value.get("verified_ms", 0)) * 1_000_000))  # resume began
             current = None
     rows = []
     for t0, leader, t1 in pauses:
@@ -139,7 +139,7 @@ def summary(a: dict) -> dict:
     p = a["pauses"]
     return {"seed": a["seed"], "valid": a["valid"], "leader_pauses": len(p),
             "straddling_leader_change": sum(x["leader_change"] for x in p),
-            "late_reads_ok": sum(x["late_reads_ok"] for x in p),
+            "late_reads_ok": sum(x["late_reads_ok"] for x in p), "inflight_reads": sum(x["inflight_reads"] for x in p),
             "follower_retries": sum(x["retries"] for x in p), "retried_to_old_leader": sum(x["retried_to_old"] for x in p),
             "pauses_with_all_ingredients": sum(x["leader_change"] and x["late_reads_ok"] > 0 and x["retried_to_old"] > 0 for x in p)}
 
