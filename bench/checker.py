@@ -1,12 +1,20 @@
-"""Benchmark: the linearizability checker on every Porcupine history, single process.
+"""Benchmark: the linearizability checker on every Porcupine history, against Porcupine itself.
 
-Prints per-file CPU milliseconds (process time: steadier than wall time on a shared machine;
-checking only, parsing is shown apart), the verdict against the
-expected one, and totals next to Porcupine's own figures (Go, this machine, single thread), for
-the native search core (checkers._native, Rust) and the Python one, side by side.
+Measured the same way on both sides: the files are parsed first (not timed), then only the
+check is timed (less the time our checker spends on minimal explanations, `explain_s`, which
+Porcupine does not give), in wall-clock time (perf_counter here, time.Now in Go), best of 3 per file,
+summed over the 109 files; Porcupine runs single-threaded (GOMAXPROCS=1), as this process does.
+Porcupine's side is porcbench (`/work/shared/porcupine-go/`, Porcupine's own models and parsers),
+run when it is built (`--porcbench PATH`, default `~/.cache/porcbench/porcbench`). The machine
+is shared and noisy, so the two sides alternate, `--rounds` times (default 5), in one session,
+and the ratio printed is the median of the per-round ratios (each round: our total / Porcupine's
+total, measured back to back).
+
+Prints the verdicts against the expected ones, the slowest files, and per core the median total
+and ratio to Porcupine.
 
     python bench/checker.py [--timeout 60] [--no-prune] [--slowest 10] [--core both|native|python]
-                            [--profile FILE]
+                            [--rounds 5] [--porcbench PATH] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ import cProfile
 import os
 import pstats
 import re
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,7 +35,8 @@ from raft_jepsen.harness.history.importers import load
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "porcupine"  # the tests' copy
 CORES = ("native", "python")
-PORCUPINE_GO_MS = {"total": 560, "kv/c50-ok.txt": 160, "jepsen/etcd_002.log": 150, "jepsen/etcd_007.log": 100}
+PORCBENCH = Path.home() / ".cache" / "porcbench" / "porcbench"
+REPEATS = 3  # per file, best of: as porcbench does
 
 
 def expected_verdicts() -> dict[str, bool]:
@@ -52,6 +63,8 @@ def main() -> int:
                         help="search core(s) to time: both (the default when the native one is built) "
                              "gives a column each")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the checking of this one file instead")
+    parser.add_argument("--rounds", type=int, default=5, help="alternations of our cores and porcbench")
+    parser.add_argument("--porcbench", type=Path, default=PORCBENCH, help="porcbench binary (see the docstring)")
     args = parser.parse_args()
     if not (DATA / "README.md").is_file():
         sys.exit(f"Porcupine corpus not found at {DATA.resolve()}")
@@ -74,37 +87,71 @@ def main() -> int:
         pstats.Stats(profile).sort_stats("tottime").print_stats(12)
         return 0
 
-    rows, parse_s, wrong, unknown = [], 0.0, set(), set()
-    for name in sorted(expected):
-        t0 = time.process_time()
-        history = load(DATA / name, fmt(name))
-        parse_s += time.process_time() - t0
-        seconds = {}
-        for core in cores:
-            use_core(core)
-            t1 = time.process_time()
-            result = checker(name).check(history)
-            seconds[core] = time.process_time() - t1
+    t0 = time.perf_counter()
+    histories = {name: load(DATA / name, fmt(name)) for name in sorted(expected)}
+    parse_s = time.perf_counter() - t0
+    wrong: set[str] = set()
+    unknown: set[str] = set()
+    porcbench = args.porcbench if args.porcbench.is_file() else None
+
+    def ours(core: str) -> dict[str, float]:
+        """Seconds per file, best of REPEATS, checking only; verdicts recorded."""
+        use_core(core)
+        best = {}
+        for name, history in histories.items():
+            times = []
+            for _ in range(REPEATS):
+                t1 = time.perf_counter()
+                result = checker(name).check(history)
+                # less the minimal explanations' share (`explain_s`, where the checker has one):
+                # Porcupine gives no such thing
+                times.append(time.perf_counter() - t1 - result.get("explain_s", 0.0))
+            best[name] = min(times)
             if result["valid"] == "unknown":
                 unknown.add(name)
             elif result["valid"] is not expected[name]:
                 wrong.add(name)
-        rows.append((seconds[cores[0]], name, result["valid"], seconds))
-    shown = sorted(rows, reverse=True)[: args.slowest] if args.slowest else sorted(rows, key=lambda r: r[1])
-    print(f"{'file':24} {'verdict':>8}" + "".join(f" {core + ' ms':>10}" for core in cores) + f" {'Porcupine ms':>13}")
-    for _, name, valid, seconds in shown:
-        go = PORCUPINE_GO_MS.get(name)
-        print(f"{name:24} {str(valid):>8}" + "".join(f" {seconds[core] * 1000:10.1f}" for core in cores)
-              + f" {'' if go is None else go:>13}")
-    print(f"\n{len(rows)} files, parsing {parse_s:.2f} s; Porcupine (Go) {PORCUPINE_GO_MS['total'] / 1000:.2f} s")
-    for core in cores:
-        total = sum(r[3][core] for r in rows)
-        etcd = sum(r[3][core] for r in rows if r[1].startswith("jepsen/"))
-        print(f"{core:>6} core: checking {total:.2f} s (etcd {etcd:.2f} s, kv {total - etcd:.2f} s), "
-              f"{total * 1000 / PORCUPINE_GO_MS['total']:.1f}x Porcupine")
+        return best
+
+    def porcupine() -> dict[str, float]:
+        out = subprocess.run([str(porcbench), str(DATA)], capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            sys.exit(f"porcbench failed: {out.stderr.strip()[-300:]}")
+        rows = [line.split("\t") for line in out.stdout.splitlines() if "\t" in line]
+        return {name: float(ms) / 1000 for name, ms, _ in rows}
+
+    rounds: list[dict[str, dict[str, float]]] = []
+    for _ in range(max(1, args.rounds)):
+        one = {core: ours(core) for core in cores}
+        if porcbench:
+            one["porcupine"] = porcupine()
+        rounds.append(one)
+    sides = list(rounds[0])
+    median = {side: {name: statistics.median(r[side][name] for r in rounds) for name in histories} for side in sides}
+    totals = {side: [sum(r[side].values()) for r in rounds] for side in sides}
+    order = sorted(histories, key=lambda name: -median[cores[0]][name])
+    shown = order[: args.slowest] if args.slowest else sorted(histories)
+    print(f"{'file':24} {'expected':>8}" + "".join(f" {side + ' ms':>14}" for side in sides))
+    for name in shown:
+        print(f"{name:24} {str(expected[name]):>8}" + "".join(f" {median[side][name] * 1000:14.1f}" for side in sides))
+    print(f"\n{len(histories)} files, parsing {parse_s:.2f} s (not timed on either side); checking only, wall clock, "
+          f"best of {REPEATS} per file, {len(rounds)} rounds alternating the sides; medians:")
+    for side in sides:
+        line = f"{side:>10}: total {statistics.median(totals[side]):.3f} s"
+        if porcbench and side != "porcupine":
+            ratios = [t / p for t, p in zip(totals[side], totals["porcupine"])]
+            kv = [sum(v for n, v in r[side].items() if n.startswith("kv/")) / sum(v for n, v in r["porcupine"].items() if n.startswith("kv/"))
+                  for r in rounds]
+            line += (f", {statistics.median(ratios):.2f}x Porcupine (rounds {min(ratios):.2f}-{max(ratios):.2f}; "
+                     f"etcd files {statistics.median([sum(v for n, v in r[side].items() if n.startswith('jepsen/')) / sum(v for n, v in r['porcupine'].items() if n.startswith('jepsen/')) for r in rounds]):.2f}x, "
+                     f"kv files {statistics.median(kv):.2f}x)")
+        print(line)
+    if not porcbench:
+        print(f"porcbench not built at {args.porcbench}: no ratio (build it: /work/shared/porcupine-go/build.sh)")
     print(f"wrong verdicts: {len(wrong)} {sorted(wrong) or ''}  unknown: {len(unknown)} {sorted(unknown) or ''}  "
           f"pruning: {'off' if args.no_prune else 'on'}")
     return 1 if wrong or unknown else 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -21,7 +21,7 @@ import math
 import statistics
 
 from raft_jepsen.harness.history import Call, Op, pair
-from raft_jepsen.harness.history.faults import FAULT_OPS
+from raft_jepsen.harness.history.faults import FAILED, FAULT_OPS, SKIPPED, outcome
 
 DEFAULT_WINDOW_S = 10.0
 FAULT_STARTS = tuple(FAULT_OPS)
@@ -52,7 +52,9 @@ def availability(history: list[Op], window_s: float = DEFAULT_WINDOW_S) -> dict:
     gaps = list(zip(edges, edges[1:]))
     longest = max(gaps, key=lambda g: g[1] - g[0])
     too_long = [g for g in gaps if g[1] - g[0] > window_s * NS]
-    faults = [op for op in history if not op.is_client and op.f in FAULT_STARTS and start <= op.time <= end]
+    # A fault skipped or failed never happened: no failover to measure after it.
+    faults = [op for op in history if not op.is_client and op.f in FAULT_STARTS and start <= op.time <= end
+              and outcome(op) not in (SKIPPED, FAILED)]
     failovers = _failovers(main, faults)
     measured = [f["failover_s"] for f in failovers if f["failover_s"] is not None]
     result = {

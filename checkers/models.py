@@ -9,6 +9,13 @@ A model is a small value of functions, as in Porcupine's `model.go`:
   call certainly had no effect and told us nothing (it is dropped before the search);
 - `partition` optional P-compositionality: the checker checks each part on its own;
 - `prune` optional: removes indeterminate operations whose presence can never matter;
+- `read_only(input, output)` optional: this operation never changes the state where it can take
+  effect (a read, an observed cas mismatch); the search then lets it take effect as soon as it
+  fits, with no choice to undo (see `linearizable.search`);
+- `contradictions(ops)` optional: operations that no linearization can hold, found without
+  search (a read of a value nobody wrote), each with the reason in words;
+- `integers(ops)` optional: the operations as a small fixed model on integers that both search
+  cores run without calling back into Python (see `IntModel`), or None when these ops do not fit;
 - `describe_operation(input, output)`, `describe_state(state)` for explanations.
 
 An indeterminate operation (completion `info`, or none) has output `UNKNOWN`: any output is
@@ -18,6 +25,7 @@ Inputs are small tuples whose first element is an int opcode, so a step is a few
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +73,57 @@ class Model:
     describe_state: Callable[[Any], str]
     partition: Callable[[list[Operation]], list[list[Operation]]] | None = None
     prune: Callable[[list[Operation]], list[Operation]] | None = None
+    read_only: Callable[[Any, Any], bool] | None = None
+    contradictions: Callable[[list[Operation]], list[tuple[Operation, str]]] | None = None
+    integers: Callable[[list[Operation]], IntModel | None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IntModel:
+    """A partition's operations as one of the fixed models both search cores know (the Rust one
+    runs it natively, with no call back into Python per step). Per op: `f` the opcode, `a` and
+    `b` its arguments and `out` its output, as value ids.
+
+    - kind "register": values are ids (0 is nil, the initial state) and a state is a value id.
+      read: fits when out == state; write: state a; cas: out 1 ok (fits when state == a, then b),
+      0 observed mismatch (fits when state != a), 2 indeterminate (b if state == a, else state).
+    - kind "text" (Porcupine's kv): `texts` holds the strings, `a` and `out` index them; state 0
+      is "". get (READ): fits when the state's text is texts[out]; put (WRITE): texts[a];
+      append: the state's text + texts[a]. State ids are numbered as texts are first reached.
+
+    A read that does not fit answers -2 rather than -1 when, from that state, only an op of its
+    `needs` can make it fit: `needs[i]` is (g, k), the first k ops of `groups[g]` (op ids in call
+    order: those called before the read returned), or (-1, 0). Register: the ops that may write
+    the value read; text: the puts of a prefix of the text read, when the state's text is not a
+    prefix of it (appends only lengthen a text). Once all k are linearized, such a read is dead
+    and so is the configuration (see `linearizable.search`)."""
+
+    kind: str
+    f: list[int]
+    a: list[int]
+    b: list[int]
+    out: list[int]
+    texts: list[str] | None = None
+    needs: list[tuple[int, int]] | None = None
+    groups: list[list[int]] | None = None
+
+
+def _needs(ops: list[Operation], wanted: dict[int, Any], makers: Callable[[Any], list[int]]) -> tuple[list[tuple[int, int]], list[list[int]]]:
+    """`IntModel.needs` and `groups`: for each read i in `wanted` (its target), the ops
+    `makers(target)` (in call order) called no later than the read's return."""
+    needs = [(-1, 0)] * len(ops)
+    groups: list[list[int]] = []
+    calls: list[list[Any]] = []  # per group, its members' call times
+    group_of: dict[Any, int] = {}
+    for i, target in wanted.items():
+        g = group_of.get(target)
+        if g is None:
+            g = group_of[target] = len(groups)
+            groups.append(sorted(makers(target), key=lambda j: (ops[j].call, j)))
+            calls.append([ops[j].call for j in groups[g]])
+        ret = ops[i].ret
+        needs[i] = (g, len(groups[g]) if ret is None else bisect_right(calls[g], ret))
+    return needs, groups
 
 
 def freeze(value: Any) -> Hashable:
@@ -229,6 +288,127 @@ def prune_register(ops: list[Operation]) -> list[Operation]:
 _register_encode = _encoder({"read": READ, "write": WRITE, "cas": CAS}, {"read"})
 
 
+def _register_read_only(inp: tuple, out: Any) -> bool:
+    return inp[0] == READ or (inp[0] == CAS and out is False)
+
+
+def register_contradictions(ops: list[Operation], init: Any = None) -> list[tuple[Operation, str]]:
+    """Reads (and successful cases, which read `old`) that no order can satisfy, found by
+    comparing times, without search:
+
+    - the value was never written by any operation, or every write of it began after the read
+      had completed (alone, the read is not linearizable: from the initial state it would read
+      a value the register never held);
+    - stale: every write of the value that could precede the read (the initial state counting
+      as a write at the start) had completed before some completed write of another value
+      began, and that write completed before the read began: the read must follow it, with
+      nothing left to write the value again in between.
+    """
+    inf = float("inf")
+    writers: dict[Any, list[tuple[Any, Any]]] = {}  # value -> (call, return or inf) of ops that may write it
+    definite = []  # (call, return, value, op) of ops that certainly wrote: ok writes, ok cases
+    for op in ops:
+        f, a, b = op.input
+        if f == WRITE or (f == CAS and op.output is not False):
+            v = a if f == WRITE else b
+            writers.setdefault(v, []).append((op.call, inf if op.ret is None else op.ret))
+            if op.output is not UNKNOWN and op.ret is not None:
+                definite.append((op.call, op.ret, v, op))
+    # per value: writers by call, and the latest return among the first k of them
+    latest: dict[Any, tuple[list[Any], list[Any]]] = {}
+    for v, ws in writers.items():
+        ws.sort(key=lambda w: w[0])
+        rets, top = [], -inf
+        for _, ret in ws:
+            top = max(top, ret)
+            rets.append(top)
+        latest[v] = ([w[0] for w in ws], rets)
+    # definite writes by call; from each position on, the one that returns first, and the one
+    # that returns first among those of another value than that one's
+    definite.sort(key=lambda d: d[0])
+    first: list[tuple | None] = [None] * (len(definite) + 1)
+    other: list[tuple | None] = [None] * (len(definite) + 1)
+    for k in range(len(definite) - 1, -1, -1):
+        d, best, second = definite[k], first[k + 1], other[k + 1]
+        if best is None or d[1] < best[1]:
+            if best is not None and d[2] != best[2]:
+                second = best
+            best = d
+        elif d[2] != best[2] and (second is None or d[1] < second[1]):
+            second = d
+        first[k], other[k] = best, second
+    definite_calls = [d[0] for d in definite]
+    found = []
+    for op in ops:
+        f, a, _ = op.input
+        if f == READ:
+            seen, what = op.output, "read"
+        elif f == CAS and op.output is True:
+            seen, what = a, "cas"
+        else:
+            continue
+        if op.ret is None:
+            continue
+        calls, rets = latest.get(seen, ([], []))
+        k = bisect_right(calls, op.ret)  # the writes of `seen` that began before the read completed
+        if seen != init:
+            if not calls:
+                found.append((op, f"{what} saw {show(seen)}, a value no operation wrote"))
+                continue
+            if k == 0:
+                found.append((op, f"{what} saw {show(seen)} and completed at {op.ret}, before any write of "
+                                  f"{show(seen)} began (the first at {calls[0]})"))
+                continue
+        last = rets[k - 1] if k else -inf
+        if last == inf:
+            continue
+        j = bisect_right(definite_calls, last)
+        over = first[j] if first[j] is not None and first[j][2] != seen else other[j]
+        if over is not None and over[1] < op.call:
+            _, ret, value, x = over
+            found.append((op, f"{what} saw {show(seen)}, overwritten by the write of {show(value)} (op {x.id}) that "
+                              f"began at {x.call}, after every write of {show(seen)} that could precede the {what} "
+                              f"had completed, and completed at {ret}, before the {what} began at {op.call}"))
+    return found
+
+
+def register_integers(ops: list[Operation], inputs: list[tuple]) -> IntModel:
+    """Register ops (`inputs` (f, a, b) of `ops`) on value ids, nil being 0."""
+    outputs = [op.output for op in ops]
+    ids: dict[Any, int] = {None: 0}
+
+    def vid(v: Any) -> int:
+        got = ids.get(v)
+        if got is None:
+            got = ids[v] = len(ids)
+        return got
+
+    f, a, b, out = [], [], [], []
+    for (code, x, y), o in zip(inputs, outputs):
+        f.append(code)
+        a.append(vid(x) if code != READ else 0)
+        b.append(vid(y) if code == CAS else 0)
+        if code == READ:
+            out.append(vid(o))
+        elif code == CAS:
+            out.append({True: 1, False: 0}.get(o, 2) if o is not UNKNOWN else 2)
+        else:
+            out.append(0)
+    writers: dict[int, list[int]] = {}
+    for j, code in enumerate(f):
+        if code == WRITE:
+            writers.setdefault(a[j], []).append(j)
+        elif code == CAS and out[j] != 0:
+            writers.setdefault(b[j], []).append(j)
+    reads = {i: out[i] for i, code in enumerate(f) if code == READ}
+    needs, groups = _needs(ops, reads, lambda v: writers.get(v, []))
+    return IntModel("register", f, a, b, out, None, needs, groups)
+
+
+def _register_ints(ops: list[Operation]) -> IntModel:
+    return register_integers(ops, [op.input for op in ops])
+
+
 def _register(name: str, partition: Callable | None) -> Model:
     return Model(
         name=name,
@@ -239,6 +419,9 @@ def _register(name: str, partition: Callable | None) -> Model:
         describe_state=show,
         partition=partition,
         prune=prune_register,
+        read_only=_register_read_only,
+        contradictions=register_contradictions,
+        integers=_register_ints,
     )
 
 
@@ -261,6 +444,25 @@ def _kv_encode(call: Call) -> tuple[Hashable, Any] | None:
     return (freeze(call.invoke.key), encoded[0]), encoded[1]
 
 
+def _kv_ints(ops: list[Operation]) -> IntModel | None:
+    """One key's ops are a register's (the whole map, several keys, stays in Python)."""
+    if len({freeze(op.key) for op in ops}) > 1:
+        return None
+    return register_integers(ops, [op.input[1] for op in ops])
+
+
+def _kv_contradictions(ops: list[Operation]) -> list[tuple[Operation, str]]:
+    by: dict[Any, list[Operation]] = {}
+    for op in ops:
+        by.setdefault(op.input[0], []).append(op)
+    found = []
+    for key, mine in by.items():
+        unwrapped = [Operation(op.id, op.key, op.input[1], op.output, op.call, op.ret) for op in mine]
+        back = {op.id: op for op in mine}
+        found += [(back[op.id], f"{show(key)}: {why}") for op, why in register_contradictions(unwrapped)]
+    return found
+
+
 def _describe_kv_state(state: frozenset) -> str:
     return "{" + ", ".join(f"{show(k)} {show(v)}" for k, v in sorted(state, key=repr)) + "}"
 
@@ -275,6 +477,26 @@ def _string_kv_step(state: str, inp: tuple, out: Any) -> tuple[bool, str]:
     if f == WRITE:
         return True, a
     return True, state + a
+
+
+def _string_kv_ints(ops: list[Operation]) -> IntModel:
+    texts: dict[str, int] = {"": 0}
+
+    def tid(t: str) -> int:
+        got = texts.get(t)
+        if got is None:
+            got = texts[t] = len(texts)
+        return got
+
+    f = [op.input[0] for op in ops]
+    a = [tid(op.input[1]) if op.input[0] != READ else 0 for op in ops]
+    out = [tid(op.output) if op.input[0] == READ else 0 for op in ops]
+    puts = [j for j, code in enumerate(f) if code == WRITE]
+    reads = {i: op.output for i, op in enumerate(ops) if op.input[0] == READ}
+    if len(puts) * len(set(reads.values())) > 2_000_000:  # finding the groups would take long
+        return IntModel("text", f, a, [0] * len(ops), out, list(texts))
+    needs, groups = _needs(ops, reads, lambda t: [j for j in puts if t.startswith(ops[j].input[1])])
+    return IntModel("text", f, a, [0] * len(ops), out, list(texts), needs, groups)
 
 
 def _describe_string_kv_op(inp: tuple, out: Any) -> str:
@@ -348,6 +570,7 @@ def _read_and_update(name: str, init: Callable[[], Hashable], step: Callable, up
         encode=_typed(_encoder({update: code, "read": READ}, {"read"}), *types),
         describe_operation=_describe_generic({code: update, READ: "read"}),
         describe_state=show,
+        read_only=lambda inp, out: inp[0] == READ,
     )
 
 
@@ -363,6 +586,9 @@ MODELS: dict[str, Model] = {
         describe_operation=lambda inp, out: f"{show(inp[0])}: {_describe_register_op(inp[1], out)}",
         describe_state=_describe_kv_state,
         partition=by_key,
+        read_only=lambda inp, out: _register_read_only(inp[1], out),
+        contradictions=_kv_contradictions,
+        integers=_kv_ints,
     ),
     "string-kv": Model(  # Porcupine's kvModel: get/put/append, "" initially
         name="string-kv",
@@ -373,6 +599,8 @@ MODELS: dict[str, Model] = {
         describe_operation=_describe_string_kv_op,
         describe_state=show,
         partition=by_key,
+        read_only=lambda inp, out: inp[0] == READ,
+        integers=_string_kv_ints,
     ),
     # read returns the whole set
     "set": _read_and_update("set", frozenset, _set_step, "add", ADD,

@@ -50,6 +50,8 @@ def _why_unknown(name: str, result: dict) -> str:
     unknown = result.get("unknown") or []
     if result.get("error"):
         return f"{name}: {result['error']}"
+    if isinstance(result.get("reason"), str):
+        return f"{name}: {result['reason']}"
     if unknown and isinstance(unknown[0], dict) and unknown[0].get("reason"):
         return f"{name}: key {unknown[0].get('key')!r}: {unknown[0]['reason']}"
     return f"{name} could not decide"

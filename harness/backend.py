@@ -85,4 +85,4 @@ def make_package(spec: Spec, nodes: list[Node], system: System, rng: random.Rand
     """The nemesis package for the spec's fault kinds; partitions are proven on the system's peer port."""
     kind = systems.get(spec.system)
     return package(list(spec.nemesis), nodes=nodes, system=system, rng=rng, interval=spec.nemesis_interval,
-                   probe_port=kind.peer_port, data_dirs=kind.data_dirs)
+                   probe_port=kind.peer_port, data_dirs=kind.data_dirs, timing=spec.nemesis_timing)

@@ -18,6 +18,11 @@
 12. check: the history well formed and not too thin, then the workload's checkers and stats
 13. results.json: the run's outcome (the CLI then writes report.html and JUnit)
 
+A nemesis that raises (anything but a fault it records as skipped or indeterminate) is the
+harness's failure: once its op is in the history (with the error), the stop flag is set, so no new
+operation starts; faults are healed, what ran is checked, and the verdict is unknown (exit 2) with
+the failure as the reason.
+
 SIGINT/SIGTERM set a stop flag instead of raising: the workload ends, outstanding ops are recorded
 as `info`, and steps 7 and 10-13 still run, so a partial history is healed, checked and reported
 (a second signal aborts at once). Errors in steps 1-3 propagate (exit 3); from step 4 on, every
@@ -39,6 +44,7 @@ from typing import Callable, Iterator
 
 from raft_jepsen import workloads
 from raft_jepsen.checkers import verdict
+from raft_jepsen.checkers.coverage import Coverage
 from raft_jepsen.checkers.state import StateAgreement
 from raft_jepsen.checkers.stats import Stats
 from raft_jepsen.harness import store
@@ -47,7 +53,7 @@ from raft_jepsen.harness.errors import RaftJepsenError
 from raft_jepsen.harness.generator.core import rate, time_limit, with_nemesis
 from raft_jepsen.harness.generator.faults import fault_schedule, final_phase
 from raft_jepsen.harness.health import wait_healthy
-from raft_jepsen.harness.history import HistoryWriter, Op, read_jsonl, roles, verdicts
+from raft_jepsen.harness.history import NEMESIS, HistoryWriter, Op, read_jsonl, roles, verdicts
 from raft_jepsen.harness.history.roles import Digest, RoleChange
 from raft_jepsen.harness.interpreter import Interpreter
 from raft_jepsen.harness.nemesis.package import Package
@@ -85,6 +91,7 @@ class _Outcome:
     reason: str | None = None  # set when the run could not complete (unhealthy, interrupted)
     warnings: list[str] = field(default_factory=list)
     digests: dict[str, Digest | None] | None = None  # each node's applied state, once healed
+    harness_failure: str | None = None  # the nemesis raised: the run stopped, its verdict is unknown
 
 
 def run(
@@ -137,6 +144,13 @@ def _exercise(spec, nodes, system, package: Package, workload, rng, run_dir, sto
         def record(op: Op) -> None:
             if op.type == "invoke" and op.is_client and op.key is not None:
                 keys.setdefault(op.key)
+            if op.process == NEMESIS and op.error and outcome.harness_failure is None:
+                # The nemesis raised (the interpreter records it with the error): our failure, not
+                # the system's. Stop here, once it is in the history; the rest still heals and checks.
+                outcome.harness_failure = (f"harness failure: {op.f}: {op.error}; new operations stopped, faults "
+                                           "healed, what ran was checked")
+                progress(outcome.harness_failure)
+                stop.set()
             observer(op)
 
         try:
@@ -174,7 +188,9 @@ def _exercise(spec, nodes, system, package: Package, workload, rng, run_dir, sto
             interpreter.close()
             _heal(package, outcome)  # 7: heal everything, whatever happened above
             outcome.duration_s = round((time.monotonic_ns() - t0) / 1e9, 3)
-        if stop.is_set():
+        if outcome.harness_failure is not None:
+            outcome.reason = outcome.harness_failure
+        elif stop.is_set():
             outcome.reason = f"interrupted after {outcome.duration_s:g} s"
 
 
@@ -201,10 +217,15 @@ def _conclude(spec: Spec, run_dir: Path, workload, outcome: _Outcome, progress) 
     progress("checking the history")
     history = list(read_jsonl(run_dir / store.HISTORY))
     checkers = {**workload.checkers(spec), "stats": Stats()}
+    if spec.nemesis and outcome.reason is None:  # a run cut short says why it is unknown already
+        checkers["coverage"] = Coverage(spec.nemesis)
     if outcome.digests is not None:
         checkers["state"] = StateAgreement(outcome.digests)
     valid, reason, results = verdict.judge(history, checkers)
-    if outcome.reason is not None and valid is not False:  # a found anomaly is real, even in a partial run
+    if outcome.harness_failure is not None:  # our crash: whatever the partial history shows, exit 2
+        found = verdict.anomaly(results) if valid is False else None
+        valid, reason = "unknown", outcome.harness_failure + (f"; what ran also shows {found}" if found else "")
+    elif outcome.reason is not None and valid is not False:  # a found anomaly is real, even in a partial run
         valid, reason = "unknown", outcome.reason
     counts = {t: sum(1 for op in history if op.is_client and op.type == t) for t in ("invoke", "ok", "fail", "info")}
     document = {

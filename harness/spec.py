@@ -20,9 +20,11 @@ import yaml
 
 from raft_jepsen.harness import systems
 from raft_jepsen.harness.errors import UsageError
-from raft_jepsen.harness.nemesis import NEMESES
+from raft_jepsen.harness.nemesis import NEMESES, RAFT_NAMES
 from raft_jepsen.harness.nemesis.package import partition_kinds
-from raft_jepsen.harness.systems.base import HasPrimaries, Killable, Pausable
+from raft_jepsen.harness.nemesis.process import RAFT_TARGETS
+from raft_jepsen.harness.nemesis.timing import TIMINGS
+from raft_jepsen.harness.systems.base import HasPrimaries, HasSnapshots, Killable, Pausable
 from raft_jepsen.harness.yamlfile import load_yaml, short
 from raft_jepsen.workloads import WORKLOADS
 
@@ -41,6 +43,7 @@ class Spec:
     workload: str = "register"
     nemesis: tuple[str, ...] = ("partition", "kill", "pause")
     nemesis_interval: float = 3.0  # ten faults a minute: each one long enough for an election
+    nemesis_timing: str = "interval"  # or a cluster state each fault waits for (harness.nemesis.timing)
     time_limit: float = 60.0
     # Four processes per node of a 5-node cluster: enough of them homed on a leader that is cut
     # off to keep asking it while most of them wait out their writes there.
@@ -263,6 +266,8 @@ OPTIONS: dict[str, Option] = {
         Option("workload", "workload", _text, f"workload: {' or '.join(WORKLOADS)}", "NAME"),
         Option("nemesis", "nemesis", _names, f"comma-separated fault kinds ({', '.join(NEMESES)}), or none", "LIST"),
         Option("nemesis-interval", "nemesis_interval", _number(0.1, 3600), "seconds between fault operations, 0.1 to 3600", "S"),
+        Option("nemesis-timing", "nemesis_timing", _one_of(tuple(TIMINGS)),
+               f"when each fault lands: {', '.join(TIMINGS)} (see the fault list below)", "WHEN"),
         Option("time-limit", "time_limit", _number(0, 7 * 86400, above_minimum=True), "seconds of workload, up to a week", "S"),
         Option("concurrency", "concurrency", _integer(1, 1000), "client processes at a time, 1 to 1000", "N"),
         Option("rate", "rate", _number(0.01, 100_000), "client operations per second, all processes together, 0.01 to 100000", "R"),
@@ -396,7 +401,11 @@ def _check_system(spec: Spec) -> None:
             raise UsageError(f"--bin {spec.bin}: {e}") from None
     if spec.workload not in kind.workloads:
         raise UsageError(f"system {kind.name} cannot run workload {_q(spec.workload)} (it runs {', '.join(kind.workloads)})")
-    needs = {"kill": Killable, "power-cut": Killable, "pause": Pausable, "partition-leader": HasPrimaries}
+    needs = {"kill": Killable, "power-cut": Killable, "pause": Pausable, "partition-leader": HasPrimaries,
+             "partition-leader-minority": HasPrimaries, "partition-leader-majority": HasPrimaries,
+             "partition-snapshot": HasSnapshots}
+    for target in RAFT_TARGETS:
+        needs[f"kill-{target}"], needs[f"pause-{target}"] = Killable, Pausable
     needs["lose-unsynced"] = Killable
     for name in spec.nemesis:
         if name in needs and not kind.can(needs[name]):
@@ -406,6 +415,11 @@ def _check_system(spec: Spec) -> None:
                              "libc, so libfaketime cannot reach them")
         if name == "lose-unsynced" and not kind.data_dirs:
             raise UsageError(f"system {kind.name} cannot do nemesis {name}: it names no data directories")
+        if name in RAFT_NAMES and not kind.can(HasPrimaries):
+            raise UsageError(f"system {kind.name} cannot do nemesis {name}: it cannot name its leader (HasPrimaries)")
+    if spec.nemesis_timing != "interval" and spec.nemesis and not (kind.can(HasPrimaries) and kind.can(Pausable)):
+        raise UsageError(f"system {kind.name} cannot take --nemesis-timing {spec.nemesis_timing}: the timed faults pause "
+                         "its leader (it must name its leader and be pausable)")
 
 
 def _known(what: str, names, valid) -> None:

@@ -81,6 +81,8 @@ def render(run: RunFolder) -> str:
         notes=notes,
         open_calls=sum(1 for c in calls if c.complete is None),
         fault_kinds=sorted({f.kind for f in fault_list}),
+        fault_outcomes=sorted({f.outcome for f in fault_list} - {"installed"}),
+        coverage=_coverage((r.get("checkers") or {}).get("coverage")),
         css=(_TEMPLATES / "report.css").read_text(encoding="utf-8"),
         js=(_TEMPLATES / "report.js").read_text(encoding="utf-8"),
         data_json=json.dumps(data, separators=(",", ":"), default=str).replace("<", "\\u003c"),
@@ -175,3 +177,13 @@ def _op_counts(history) -> dict[str, int]:
             counts[op.type] += 1
     return counts
 
+
+def _coverage(result) -> dict | None:
+    """The coverage checker's result when it has the shape the report draws, else None."""
+    if isinstance(result, dict) and isinstance(result.get("faults"), dict):
+        faults = {str(k): v for k, v in result["faults"].items() if isinstance(v, dict)}
+        for v in faults.values():
+            if not isinstance(v.get("in_effect_s"), (int, float)) or isinstance(v.get("in_effect_s"), bool):
+                v["in_effect_s"] = 0.0
+        return {"faults": faults, "reason": result.get("reason") if isinstance(result.get("reason"), str) else None}
+    return None

@@ -61,7 +61,7 @@ def perf(calls: list[Call], faults: list[Fault], duration: int) -> Perf:
         throughput=_throughput(done, bin_s, duration),
         percentiles=_percentiles(done),
         longest_gap=_longest_gap(done, duration),
-        failovers=_failovers(done, [f for f in faults if f.kind in FAILOVER_KINDS]),
+        failovers=_failovers(done, [f for f in faults if f.kind in FAILOVER_KINDS and f.outcome not in ("skipped", "failed")]),
     )
 
 

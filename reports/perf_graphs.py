@@ -35,7 +35,7 @@ class _Frame:
         for f in faults:
             x0 = self.x(f.start)
             x1 = self.x(f.stop) if f.stop is not None else W - R
-            out.append(f'<rect class="fault {escape(f.kind)}" x="{x0:.1f}" y="{T}" width="{max(1.5, x1 - x0):.1f}" '
+            out.append(f'<rect class="fault {escape(f.kind)} {escape(f.outcome)}" x="{x0:.1f}" y="{T}" width="{max(1.5, x1 - x0):.1f}" '
                        f'height="{self.height - T - B}"><title>{escape(f.describe())}: {f.start / 1e9:.2f} s – '
                        f'{f"{f.stop / 1e9:.2f} s" if f.stop is not None else "never healed"}</title></rect>')
         for c in leaders:

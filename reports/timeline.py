@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from raft_jepsen.harness.history import Op
-from raft_jepsen.harness.history.faults import FAULT_OPS, MOVES
+from raft_jepsen.harness.history.faults import FAULT_OPS, INSTALLED, MOVES, outcome
 from raft_jepsen.harness.history.roles import RoleChange
 
 _STOPS = {stop: start for start, (stop, _) in FAULT_OPS.items()}
@@ -30,9 +30,11 @@ class Fault:
     stop: int | None  # ns; None = never healed in this history
     value: Any
     index: int  # the start record's index in the history
+    outcome: str = INSTALLED  # installed, skipped, indeterminate or failed (harness.history.faults)
 
     def describe(self) -> str:
-        return f"{self.f} {_describe_value(self.value)}".strip()
+        text = f"{self.f} {_describe_value(self.value)}".strip()
+        return text if self.outcome == INSTALLED else f"{text} [{self.outcome}{_why(self.value)}]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,16 @@ def faults(history: Iterable[Op]) -> list[Fault]:
 
 def _fault(op: Op, stop: int | None) -> Fault:
     kind = _KIND.get(op.f) or (op.f[6:] if op.f.startswith("start-") else op.f)
-    return Fault(kind=kind, f=op.f, start=op.time, stop=stop, value=op.value, index=op.index)
+    return Fault(kind=kind, f=op.f, start=op.time, stop=stop, value=op.value, index=op.index, outcome=outcome(op))
+
+
+def _why(value: Any) -> str:
+    """A skipped or indeterminate fault's reason, when it is a line of text."""
+    if isinstance(value, dict):
+        for key in ("skipped", "indeterminate"):
+            if isinstance(value.get(key), str):
+                return f": {value[key]}"
+    return ""
 
 
 def _describe_value(value: Any) -> str:

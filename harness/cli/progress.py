@@ -14,7 +14,7 @@ import time
 from typing import TextIO
 
 from raft_jepsen.harness.history import Op
-from raft_jepsen.harness.history.faults import FAULT_OPS, MOVES
+from raft_jepsen.harness.history.faults import FAILED, FAULT_OPS, MOVES, SKIPPED, outcome
 
 TTY_INTERVAL_S = 0.25
 LOG_INTERVAL_S = 5.0
@@ -50,7 +50,9 @@ class Progress:
             if self._started is None:
                 self._started = self._clock()
             if not op.is_client:
-                if op.f in _ENDS and not (op.f in MOVES and op.f in self._faults):
+                if op.f in _ENDS and outcome(op) in (SKIPPED, FAILED):
+                    pass  # nothing happened: not a fault in force
+                elif op.f in _ENDS and not (op.f in MOVES and op.f in self._faults):
                     self._faults.append(op.f)
                 elif op.f in _ENDS.values():
                     self._faults = [f for f in self._faults if _ENDS[f] != op.f]

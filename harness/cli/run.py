@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,17 +17,39 @@ from raft_jepsen.harness import spec as specs
 from raft_jepsen.harness.cli.progress import Progress
 from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.history import verdicts
+from raft_jepsen.harness.nemesis import NEMESES
+from raft_jepsen.harness.nemesis.timing import TIMINGS
 from raft_jepsen.harness.runner import RunResult, run
 from raft_jepsen.reports.html import write_report
 from raft_jepsen.reports.junit import write_junit
 
 HELP = "run a test: a cluster, a workload, faults, a verdict"
-EPILOG = """examples:
+_EXAMPLES = """examples:
   raft-jepsen run --time-limit 30 --nemesis partition,kill
   raft-jepsen run --bug stale-read --nemesis partition-leader --test-count 5
   raft-jepsen run --config store/latest/test.yaml        # replay a run (same seed)
 
-exit codes: 0 valid, 1 invalid (a bug was found), 2 unknown, 3 bad usage or environment"""
+exit codes: 0 valid, 1 invalid (a bug was found), 2 unknown, 3 bad usage or environment
+
+Every fault is recorded in history.jsonl with its outcome: installed (with its proof), skipped (no
+target fits, with why), indeterminate (its effect could not be confirmed). A requested fault that
+never took effect makes the run unknown (the coverage check); a nemesis that fails stops the run:
+healed, checked, exit 2."""
+
+
+def epilog() -> str:
+    """The examples, then every --nemesis name and --nemesis-timing value with what it does."""
+    width = max(map(len, [*NEMESES, *TIMINGS]))
+
+    def table(rows: dict[str, str]) -> str:
+        return "\n".join(textwrap.fill(about, 100, initial_indent=f"  {name:<{width}}  ",
+                                        subsequent_indent=" " * (width + 4)) for name, about in rows.items())
+
+    faults, timings = table(NEMESES), table(TIMINGS)
+    return f"{_EXAMPLES}\n\nfaults (--nemesis):\n{faults}\n\nwhen they land (--nemesis-timing):\n{timings}"
+
+
+EPILOG = epilog()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,6 +110,9 @@ def _run_one(spec: specs.Spec) -> RunResult:
         result = run(spec, observer=progress.observe, progress=progress.message)
         _write_report(result.run_dir, progress.message)
     print(_verdict_line(result))
+    coverage = coverage_line(result.results.get("checkers", {}).get("coverage"))
+    if coverage:
+        print(coverage)
     print(f"run folder: {result.run_dir}")
     return result
 
@@ -97,6 +123,22 @@ def _write_report(run_dir: Path, progress) -> None:
         write_report(run_dir)
     except Exception as e:
         progress(f"warning: no report.html: {type(e).__name__}: {e}")
+
+
+def coverage_line(result) -> str | None:
+    """The coverage check in one line: each requested fault, how often it took effect and for how
+    long, and what became of the others."""
+    if not isinstance(result, dict) or not isinstance(result.get("faults"), dict):
+        return None
+    parts = []
+    for name, c in result["faults"].items():
+        if not isinstance(c, dict) or c.get("tracked") is False:
+            parts.append(f"{name} not tracked")
+            continue
+        others = ", ".join(f"{c[o]} {o}" for o in ("skipped", "indeterminate", "failed") if c.get(o))
+        seen = f"{c.get('installed', 0)}x in effect {c.get('in_effect_s', 0):g} s" if c.get("installed") else "NEVER in effect"
+        parts.append(f"{name} {seen}" + (f" ({others})" if others else ""))
+    return "faults: " + "; ".join(parts)
 
 
 def _verdict_line(result: RunResult) -> str:

@@ -157,7 +157,7 @@ def read_jsonl_lines(
             continue
         where = f"{path}:{lineno}"
         try:
-            d = json.loads(line, parse_constant=_no_constant, parse_int=_bounded_int)
+            d = _DECODER.decode(line)
         except (json.JSONDecodeError, HistoryError) as e:
             if lines.truncated == lineno and warn is not None:
                 warn(source.truncation_warning(path, lineno))
@@ -188,6 +188,10 @@ def _bounded_int(text: str) -> int:
     if len(text) > 21:  # 2^64 has 20 digits; int() of thousands of digits is refused by Python
         raise HistoryError("an integer beyond 64 bits")
     return int(text)
+
+
+# one decoder for every line: json.loads with these options would build a new one per line
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_int=_bounded_int)
 
 
 def _check_numbers(value: Any, where: str) -> None:

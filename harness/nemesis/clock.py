@@ -37,7 +37,7 @@ from raft_jepsen.harness.errors import EnvironmentProblem, UsageError
 from raft_jepsen.harness.history import Op
 from raft_jepsen.harness.nemesis import tools
 from raft_jepsen.harness.nemesis.parallel import on_each
-from raft_jepsen.harness.nemesis.targets import resolve
+from raft_jepsen.harness.nemesis.targets import NoTarget, resolve
 from raft_jepsen.harness.nodes import Node
 from raft_jepsen.harness.systems.daemon import NODE_ENV_FILE
 
@@ -149,10 +149,11 @@ class ClockNemesis:
             self._reset(self.hit)
         kind = self.rng.choice(self.kinds)
         spec = self.rng.choices(self.targets, self.weights)[0]
-        chosen = resolve(spec, list(self.nodes), self.rng, self.primaries)
-        value: dict = {"kind": kind, "target": spec, "nodes": chosen}
-        if not chosen:
-            return {**value, "skipped": "no leader"}
+        value: dict = {"kind": kind, "target": spec}
+        try:
+            chosen = value["nodes"] = resolve(spec, list(self.nodes), self.rng, self.primaries)
+        except NoTarget as e:
+            return {**value, "nodes": [], "skipped": str(e)}
         offsets = {n: draw_offset(self.rng) for n in chosen}
         value["offsets_s"] = offsets
         self.hit = list(chosen)

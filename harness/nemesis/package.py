@@ -9,25 +9,35 @@ that stops anywhere still ends healed."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from raft_jepsen.harness.errors import RaftJepsenError, UsageError
 from raft_jepsen.harness.history import Op
-from raft_jepsen.harness.history.faults import MOVES
+from raft_jepsen.harness.history.faults import MOVES, outcome_of
 from raft_jepsen.harness.nemesis import NEMESES, clock, lazyfs, packet
 from raft_jepsen.harness.nemesis.base import Nemesis
 from raft_jepsen.harness.nemesis.net import Net
-from raft_jepsen.harness.nemesis.partition import LEADER, MIN_NODES, PartitionNemesis
+from raft_jepsen.harness.nemesis.partition import (
+    LEADER,
+    LEADER_MAJORITY,
+    LEADER_MINORITY,
+    MIN_NODES,
+    RAFT_KINDS,
+    SNAPSHOT,
+    PartitionNemesis,
+)
 from raft_jepsen.harness.nemesis.process import (
+    RAFT_TARGETS,
     TARGETS,
     kill_nemesis,
     pause_nemesis,
     power_cut_nemesis,
 )
 from raft_jepsen.harness.nemesis.targets import LEADER_SPECS
+from raft_jepsen.harness.nemesis.timing import TimedNemesis
 from raft_jepsen.harness.nodes import Node
-from raft_jepsen.harness.systems.base import HasPrimaries, Killable, Pausable, System
+from raft_jepsen.harness.systems.base import HasPrimaries, HasSnapshots, Killable, Pausable, System
 
 PARTITION_KINDS = {
     "partition-halves": "halves",
@@ -35,7 +45,13 @@ PARTITION_KINDS = {
     "partition-leader": LEADER,
     "partition-ring": "ring",
     "partition-bridge": "bridge",
+    "partition-leader-minority": LEADER_MINORITY,
+    "partition-leader-majority": LEADER_MAJORITY,
+    "partition-snapshot": SNAPSHOT,
 }
+# Kinds plain `partition` draws from: every kind but the snapshot hold, which can take many
+# intervals and needs a system option to be reachable at all.
+RANDOM_PARTITION_KINDS = ("halves", "one", LEADER, "ring", "bridge")
 
 
 class ComposedNemesis:
@@ -50,9 +66,13 @@ class ComposedNemesis:
             n.setup()
 
     def invoke(self, op: Op) -> Op:
+        """The op the nemesis returns, its value stamped with its outcome (`outcome_of`)."""
         for n in self.nemeses:
             if op.f in n.fs:
-                return n.invoke(op)
+                done = n.invoke(op)
+                if isinstance(done, Op) and isinstance(done.value, dict) and "outcome" not in done.value:
+                    done = replace(done, value={**done.value, "outcome": outcome_of(done.f, done.value)})
+                return done
         raise UsageError(f"no nemesis in this package handles {op.f!r} (it handles {', '.join(sorted(self.fs))})")
 
     def teardown(self) -> None:
@@ -81,7 +101,7 @@ class Package:
 
 def package(
     names: Sequence[str], *, nodes: list[Node], system: System, rng: random.Random, interval: float, probe_port: int,
-    data_dirs: Sequence[str] = (),
+    data_dirs: Sequence[str] = (), timing: str = "interval",
 ) -> Package:
     """Build the package for `names` (see `NEMESES`); one-line UsageError for a name that is
     unknown or that this cluster or system cannot do. Partitions are proven by connecting to
@@ -95,19 +115,29 @@ def package(
     # A generator of our own, seeded by one draw: the caller's rng may also feed a generator in
     # another thread, and interleaved draws would make the schedule depend on thread timing.
     rng = random.Random(rng.getrandbits(64))
-    primaries = _primaries(system, nodes)
+    held: set[str] = set()  # nodes paused by a timed fault's trigger: not asked who leads
+    primaries = _primaries(system, nodes, held)
     leaders = primaries or list
     parts: list[tuple[Nemesis, tuple[str, str]]] = []
     kinds = partition_kinds(names, len(nodes), primaries is not None)
     if kinds:
-        parts.append((PartitionNemesis(Net(nodes, port=probe_port), kinds, rng, leaders), ("start-partition", "stop-partition")))
+        positions = _positions(system, nodes) if SNAPSHOT in kinds else None
+        if SNAPSHOT in kinds and positions is None:
+            raise UsageError(f"system {type(system).__name__} cannot do nemesis partition-snapshot: it does not report "
+                             "its log positions")
+        net = Net(nodes, port=probe_port)
+        parts.append((PartitionNemesis(net, kinds, rng, leaders, positions=positions, snapshot_wait_s=max(30.0, 5 * interval),
+                                       held=held), ("start-partition", "stop-partition")))
     targets = [t for t in TARGETS if primaries is not None or t not in LEADER_SPECS]
-    if "kill" in names:
+    kill_targets = process_targets("kill", names, targets, primaries is not None)
+    if kill_targets:
         _require(system, Killable, "be killed and restarted")
-        parts.append((kill_nemesis(system, nodes, rng, targets=targets, primaries=leaders), ("kill", "start")))
-    if "pause" in names:
+        parts.append((kill_nemesis(system, nodes, rng, targets=kill_targets, primaries=leaders, held=held), ("kill", "start")))
+    pause_targets = process_targets("pause", names, targets, primaries is not None)
+    if pause_targets:
         _require(system, Pausable, "be paused")
-        parts.append((pause_nemesis(system, nodes, rng, targets=targets, primaries=leaders), ("pause", "resume")))
+        parts.append((pause_nemesis(system, nodes, rng, targets=pause_targets, primaries=leaders, held=held),
+                      ("pause", "resume")))
     if lazyfs.NAME in names:
         _require(system, Killable, "be killed and restarted")
         parts.append((lazyfs.LoseUnsyncedNemesis(system, nodes, rng, data_dirs), ("power-cut", "power-on")))
@@ -123,6 +153,14 @@ def package(
         background.append((clock.ClockNemesis(nodes, clocks, rng, leaders, targets=targets), ("start-clock", "stop-clock")))
     pairs = tuple(pair for _, pair in parts)
     moves = MOVES.intersection(start for start, _ in pairs)
+    if timing != "interval" and parts:
+        if primaries is None or not isinstance(system, Pausable):
+            raise UsageError(f"nemesis timing {timing} needs a system that names its leader and can be paused")
+        # A timed fault waits at most one interval for its moment: the fault before it (a partition
+        # that moves) stays in force while it waits, and must not outlast its own interval by much.
+        timed = TimedNemesis(ComposedNemesis([n for n, _ in parts]), timing, system, nodes, rng, leaders, held,
+                             wait_s=max(1.0, interval))
+        parts = [(timed, pairs[0])]
     every = parts + background
     return Package(ComposedNemesis([n for n, _ in every]), pairs, interval, tuple(stop for _, (_, stop) in every), moves,
                    tuple(pair for _, pair in background))
@@ -134,12 +172,12 @@ def partition_kinds(names: Sequence[str], n: int, knows_leader: bool) -> list[st
     kinds: list[str] = []
     for name in names:
         if name == "partition":
-            kinds += [k for k in MIN_NODES if n >= MIN_NODES[k] and (k != LEADER or knows_leader)]
+            kinds += [k for k in RANDOM_PARTITION_KINDS if n >= MIN_NODES[k] and (k != LEADER or knows_leader)]
         elif name in PARTITION_KINDS:
             kind = PARTITION_KINDS[name]
             if n < MIN_NODES[kind]:
                 raise UsageError(f"nemesis {name} needs at least {MIN_NODES[kind]} nodes, the cluster has {n}")
-            if kind == LEADER and not knows_leader:
+            if kind in RAFT_KINDS and not knows_leader:
                 raise UsageError(f"nemesis {name} needs a system that can name its leader")
             kinds.append(kind)
     if any(name.startswith("partition") for name in names) and not kinds:
@@ -147,9 +185,28 @@ def partition_kinds(names: Sequence[str], n: int, knows_leader: bool) -> list[st
     return list(dict.fromkeys(kinds))
 
 
-def _primaries(system: System, nodes: list[Node]) -> Callable[[], list[str]] | None:
+def process_targets(f: str, names: Sequence[str], generic: Sequence[str], knows_leader: bool) -> list[str]:
+    """The node specs of the `f` nemesis (kill or pause): every generic one for plain `f`, plus the
+    one each Raft-aware name (`kill-leader`, `pause-follower`, ...) asks for."""
+    specs = list(generic) if f in names else []
+    for target in RAFT_TARGETS:
+        if f"{f}-{target}" in names:
+            if not knows_leader:
+                raise UsageError(f"nemesis {f}-{target} needs a system that can name its leader")
+            specs.append(target)
+    return list(dict.fromkeys(specs))
+
+
+def _primaries(system: System, nodes: list[Node], held: set[str]) -> Callable[[], list[str]] | None:
     if isinstance(system, HasPrimaries):
-        return lambda: system.primaries(nodes)
+        return lambda: system.primaries([n for n in nodes if n.name not in held])
+    return None
+
+
+def _positions(system: System, nodes: list[Node]) -> Callable[[str], tuple[int, int] | None] | None:
+    if isinstance(system, HasSnapshots):
+        by_name = {n.name: n for n in nodes}
+        return lambda name: system.log_position(by_name[name])
     return None
 
 

@@ -40,7 +40,7 @@ from raft_jepsen.harness.errors import EnvironmentProblem, UsageError
 from raft_jepsen.harness.history import Op
 from raft_jepsen.harness.nemesis import tools
 from raft_jepsen.harness.nemesis.parallel import on_each
-from raft_jepsen.harness.nemesis.targets import resolve
+from raft_jepsen.harness.nemesis.targets import NoTarget, resolve
 from raft_jepsen.harness.nodes import Node
 
 QUEUE_CHAIN = "RJQ"  # OUTPUT -> NFQUEUE, for the queued shapes
@@ -264,12 +264,13 @@ class PacketNemesis:
         kind = self.rng.choice(self.kinds)
         shape = SHAPES[kind]
         spec = self.rng.choices(self.targets, self.weights)[0]
-        chosen = resolve(spec, list(self.nodes), self.rng, self.primaries)
         mech = mechanism(kind, self.netem)
-        value: dict = {"kind": kind, "target": spec, "nodes": chosen, "mechanism": mech, "params": shape.params(),
+        value: dict = {"kind": kind, "target": spec, "mechanism": mech, "params": shape.params(),
                        "baseline_rtt_ms": self.baseline_ms}
-        if not chosen:
-            return {**value, "skipped": "no leader"}
+        try:
+            chosen = value["nodes"] = resolve(spec, list(self.nodes), self.rng, self.primaries)
+        except NoTarget as e:
+            return {**value, "nodes": [], "skipped": str(e)}
         peers = peers_of(list(self.nodes), chosen)
         on_each([self.nodes[n] for n in peers if peers[n]], lambda node: self._install(node, shape, mech, peers[node.name]))
         self.current = {"kind": kind, "shape": shape, "peers": peers, "chosen": chosen}

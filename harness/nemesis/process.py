@@ -21,10 +21,10 @@ import time
 from dataclasses import replace
 from typing import Callable, Mapping, Sequence
 
-from raft_jepsen.harness.errors import UsageError
+from raft_jepsen.harness.errors import EnvironmentProblem, UsageError
 from raft_jepsen.harness.history import Op
 from raft_jepsen.harness.nemesis.parallel import on_each
-from raft_jepsen.harness.nemesis.targets import resolve
+from raft_jepsen.harness.nemesis.targets import NoTarget, resolve
 from raft_jepsen.harness.nodes import Node
 from raft_jepsen.harness.systems.base import Killable, Pausable
 
@@ -35,6 +35,9 @@ TARGETS = ("one", "minority", "majority", "leader", "all")
 # it acknowledged (an election among restarted nodes is where a forgotten log or vote wins);
 # pausing every node only stops the clock for all of them, so it keeps the plain weight.
 KILL_WEIGHTS = {"leader": 3, "majority": 2, "all": 3}
+# The Raft-aware specs a `--nemesis` name asks for by itself (`kill-leader`, `pause-follower`,
+# ...): each is then one of the nemesis's specs, alongside the random ones of a plain `kill`.
+RAFT_TARGETS = ("leader", "follower", "majority-with-leader", "majority-without-leader")
 # A power cut's nodes are given one instant this far ahead: enough for every command to reach
 # its node first (a few ms through a node's long-lived shell, 100-250 ms when a docker exec or an
 # SSH channel must be opened), so that they die at once.
@@ -61,6 +64,7 @@ class ProcessNemesis:
         weights: Mapping[str, int] | None = None,
         several: str = "parallel",
         spread_s: float = 0.0,
+        held: set[str] | None = None,
     ):
         """`several`: how a fault hits several nodes: "parallel" (as fast as each can be
         reached), "together" (at one shared instant, `fault(node, at=...)`) or "rolling" (one
@@ -76,6 +80,7 @@ class ProcessNemesis:
         self.several = several
         self.spread_s = spread_s
         self.hit: set[str] = set()  # nodes faulted and not yet healed by this nemesis
+        self.held = held if held is not None else set()  # nodes a timed fault's trigger holds paused
 
     def setup(self) -> None:
         self.teardown()
@@ -84,8 +89,12 @@ class ProcessNemesis:
         started = time.monotonic()
         if op.f == self.fault_f:
             spec = self.rng.choices(self.targets, self.weights)[0]
-            names = resolve(spec, list(self.nodes), self.rng, self.primaries)
-            value: dict = {"target": spec, "nodes": names}
+            seen = Seen(self.primaries)
+            try:
+                names = resolve(spec, list(self.nodes), self.rng, seen, self.held)
+            except NoTarget as e:
+                return replace(op, value={"target": spec, "nodes": [], **seen.record(), "skipped": str(e)})
+            value: dict = {"target": spec, "nodes": names, **seen.record()}
             fault = self._fault
             if self.several == "rolling" and len(names) > 1:
                 fault = self._spread(names, fault, value)
@@ -93,21 +102,19 @@ class ProcessNemesis:
                 at = time.time() + TOGETHER_LEAD_S
                 fault = lambda node: self._fault(node, at=at)  # noqa: E731
                 value["together"] = True
-            self._hit(names, fault)
             self.hit.update(names)
-            if not names:
-                value["skipped"] = "no leader"
+            self._hit(names, fault, value)
         elif op.f == self.heal_f:
             names = sorted(self.hit)
             value = {"nodes": names}
             heal = self._heal
             if self.spread_s and len(names) > 1:
                 heal = self._spread(names, heal, value)
-            self._hit(names, heal)
             self.hit.clear()
+            self._hit(names, heal, value)
         else:
             raise UsageError(f"the {self.fault_f} nemesis cannot do {op.f!r}")
-        value["verified_ms"] = round((time.monotonic() - started) * 1000)
+        value["verified_ms"] = None if "indeterminate" in value else round((time.monotonic() - started) * 1000)
         return replace(op, value=value)
 
     def _spread(self, names: list[str], action: Callable[[Node], None], value: dict) -> Callable[[Node], None]:
@@ -119,11 +126,41 @@ class ProcessNemesis:
         return lambda node: (time.sleep(delays[node.name]), action(node))[1]
 
     def teardown(self) -> None:
-        self._hit(list(self.nodes), self._heal)
+        on_each(list(self.nodes.values()), self._heal)
         self.hit.clear()
 
-    def _hit(self, names: list[str], action: Callable[[Node], None]) -> None:
-        on_each([self.nodes[n] for n in names], action)
+    def _hit(self, names: list[str], action: Callable[[Node], None], value: dict) -> None:
+        """`action` on every node of `names`. A node whose action could not be verified (the
+        adapter's EnvironmentProblem: a process not reaped, not stopped, not listening again) makes
+        the op indeterminate, with why per node; any other exception is the harness's failure."""
+        failed: dict[str, str] = {}
+
+        def act(node: Node) -> None:
+            try:
+                action(node)
+            except EnvironmentProblem as e:
+                failed[node.name] = str(e)
+
+        on_each([self.nodes[n] for n in names], act)
+        if failed:
+            value["indeterminate"] = dict(sorted(failed.items()))
+
+
+class Seen:
+    """The system's primaries, asked at most once per fault and remembered for the record: the
+    leader a Raft-aware target was chosen around is the proof it was aimed right."""
+
+    def __init__(self, primaries: Callable[[], list[str]]):
+        self._primaries = primaries
+        self.leaders: list[str] | None = None
+
+    def __call__(self) -> list[str]:
+        if self.leaders is None:
+            self.leaders = sorted(self._primaries())
+        return self.leaders
+
+    def record(self) -> dict:
+        return {} if self.leaders is None else {"leaders": self.leaders}
 
 
 def kill_nemesis(system: Killable, nodes: list[Node], rng: random.Random, **kw) -> ProcessNemesis:

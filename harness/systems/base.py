@@ -87,6 +87,15 @@ class HasStatus(Protocol):
 
 
 @runtime_checkable
+class HasSnapshots(Protocol):
+    def log_position(self, node: Node) -> tuple[int, int] | None:
+        """(the last index of `node`'s log, the index its snapshot covers, 0 for none), as it says
+        now; None when it does not answer within a second. The `partition-snapshot` fault holds
+        a follower apart until the others' snapshots pass its last index."""
+        ...
+
+
+@runtime_checkable
 class HasDigests(Protocol):
     def digests(self, nodes: list[Node]) -> dict[str, Digest | None]:
         """Each node's digest of its applied state at a point all of them have reached, once the

@@ -28,6 +28,13 @@ PID_FILE = "/run/rj/node.pid"
 LOG_FILE = "/var/log/rj/node.log"
 DATA_DIR = "/var/lib/raftkv"
 CODE_DIR = "/opt/raftkv"
+SNAPSHOT_EVERY = 10000  # the node's own default: compact the log after this many applied entries
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"expected a whole number of entries (0: never), got {text!r}")
+    return int(text)
 
 
 def _flag(text: str) -> bool:
@@ -37,13 +44,14 @@ def _flag(text: str) -> bool:
 
 
 class RaftKV:
-    """System adapter for raftkv: Killable, Pausable, HasPrimaries, HasLogs, HasRoleLog."""
+    """System adapter for raftkv: Killable, Pausable, HasPrimaries, HasSnapshots, HasLogs, HasRoleLog."""
 
     def __init__(self, setup: Setup):
         self.nodes = list(setup.nodes)
         self.bugs = list(setup.bugs)
         self.client_retries = setup.client_retries
         self.simulate_page_cache = setup.options.get("simulate-page-cache", True)
+        self.snapshot_every = setup.options.get("snapshot-every", SNAPSHOT_EVERY)
         self.daemon = Daemon(name="raftkv", pid_file=PID_FILE, log_file=LOG_FILE, port=CLIENT_PORT,
                              env={"PYTHONPATH": CODE_DIR})
 
@@ -84,6 +92,12 @@ class RaftKV:
         top = max(term for term, _ in leaders)
         return sorted(name for term, name in leaders if term == top)
 
+    def log_position(self, node: Node) -> tuple[int, int] | None:
+        s = status(node)
+        if not s or not isinstance(s.get("last_index"), int) or not isinstance(s.get("snapshot_index"), int):
+            return None
+        return s["last_index"], s["snapshot_index"]
+
     def log_files(self, node: Node) -> list[str]:
         return [LOG_FILE]
 
@@ -117,6 +131,8 @@ class RaftKV:
             cmd += ["--bug", bug]
         if self.simulate_page_cache:
             cmd.append("--simulate-page-cache")
+        if self.snapshot_every != SNAPSHOT_EVERY:
+            cmd += ["--snapshot-every", str(self.snapshot_every)]
         return cmd
 
 
@@ -137,5 +153,8 @@ KIND = SystemKind(
     options={
         "simulate-page-cache": SystemOption(
             _flag, True, "keep unsynced writes in memory, so that kill -9 loses them as a power cut would"),
+        "snapshot-every": SystemOption(
+            _count, SNAPSHOT_EVERY, "snapshot and compact the log after this many applied entries (0: never); "
+            "partition-snapshot needs it low enough for the run's writes, e.g. 200"),
     },
 )

@@ -3,7 +3,7 @@
 //! state: some models (an append-only string) reach a new state at almost every step, and a
 //! dense row per operation would grow with the number of states.
 
-use crate::cache::mix;
+use crate::cache::{growing, mix};
 use hashbrown::HashTable;
 
 pub struct Answers {
@@ -15,6 +15,11 @@ impl Answers {
         Answers {
             table: HashTable::new(),
         }
+    }
+
+    /// Bytes allocated, with the next growth (see `cache::growing`).
+    pub fn bytes(&self) -> usize {
+        growing(self.table.len(), self.table.capacity(), 17 * 8 / 7 + 1)
     }
 
     pub fn get(&self, op: usize, state: usize) -> Option<i64> {

@@ -33,6 +33,15 @@ impl Cache {
         self.table.len()
     }
 
+    /// Bytes allocated: the table's slots (16 bytes and a control byte each, capacity at the load
+    /// factor of 7/8) and the arena, each counted with its next allocation too once it is 90% full
+    /// (growing, a table or vector holds the old and the new allocation at once): so a bound
+    /// checked against this between slices of search is not overrun by the next growth.
+    pub fn bytes(&self) -> usize {
+        growing(self.table.len(), self.table.capacity(), 17 * 8 / 7 + 1)
+            + growing(self.arena.len(), self.arena.capacity(), 8)
+    }
+
     /// Adds `row` under `hash`; false when an equal row was already there.
     pub fn insert(&mut self, row: &[u64], hash: u64) -> bool {
         let width = row.len();
@@ -65,4 +74,15 @@ pub fn mix(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// The bytes of a table or vector of `cap` items of `size` bytes holding `len`, plus the next
+/// (doubled) allocation once it is 90% full.
+pub fn growing(len: usize, cap: usize, size: usize) -> usize {
+    let now = cap * size;
+    if len * 10 >= cap * 9 {
+        now * 3
+    } else {
+        now
+    }
 }

@@ -2,6 +2,7 @@
 brute-force oracle on random histories (with and without pruning)."""
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -37,7 +38,8 @@ def test_stale_read_is_not_linearizable_and_explained():
         ("write", 2, 2, 3, "ok"),
         ("read", None, 4, 5, "ok", 1),
     ])
-    result = check(history, "register")
+    # the search's explanation (the model's time-based contradictions would decide it first)
+    result = check(history, replace(get_model("register"), contradictions=None))
     assert result["valid"] is False
     failure, = result["failures"]
     write2, read = history[2].index, history[4].index
@@ -49,6 +51,36 @@ def test_stale_read_is_not_linearizable_and_explained():
     read_record = next(op for op in failure["ops"] if op["index"] == read)
     assert read_record == {"index": read, "process": 2, "f": "read", "value": None, "output": 1,
                            "type": "ok", "call": 4, "return": 5}
+
+
+def test_stale_read_is_decided_without_search_with_the_read_as_minimal_explanation():
+    history = build([
+        ("write", 1, 0, 1, "ok"),
+        ("write", 2, 2, 3, "ok"),
+        ("read", None, 4, 5, "ok", 1),
+    ])
+    failure, = check(history, "register")["failures"]
+    read = history[4].index
+    assert failure["minimal"] == [read] and failure["stuck"] == [read] and failure["linearized"] == []
+    assert "overwritten by the write of 2 (op 2)" in failure["message"]
+
+
+@pytest.mark.parametrize("read, why", [(9, "a value no operation wrote"), (3, "before any write of 3 began")])
+def test_reads_no_write_explains_are_decided_without_search(read, why):
+    history = build([("write", 1, 0, 1, "ok"), ("read", None, 2, 3, "ok", read), ("write", 3, 4, 5, "ok")])
+    result = check(history, "cas-register")
+    assert result["valid"] is False
+    failure, = result["failures"]
+    assert failure["minimal"] == [history[2].index] and why in failure["message"]
+
+
+def test_a_late_indeterminate_write_can_explain_a_read_that_looks_stale():
+    history = build([
+        ("write", 1, 0, None, "info"),
+        ("write", 2, 2, 3, "ok"),
+        ("read", None, 4, 5, "ok", 1),
+    ])
+    assert check(history, "register")["valid"] is True
 
 
 def test_concurrent_ops_may_take_effect_in_either_order():
@@ -108,7 +140,7 @@ def test_deadline_gives_unknown_naming_the_partition():
 
 def test_memory_bound_gives_unknown():
     # ten concurrent writes, then reads that no order explains: the search must try them all
-    spec = [("write", v, 0, 10, "ok", v, None, "k") for v in range(10)] + [("read", None, 11, 12, "ok", 99, None, "k")]
+    spec = [("write", v, 0, 10, "ok", v, None, "k") for v in range(10)] + [("read", None, 11, 12, "ok", 3, None, "k"), ("read", None, 13, 14, "ok", 4, None, "k")]
     result = LinearizabilityChecker("cas-register", timeout=None, max_states=100).check(build(spec))
     assert result["valid"] == "unknown"
     assert "memory bound" in result["unknown"][0]["reason"]
@@ -220,3 +252,21 @@ def test_checker_protocol_and_composition():
     assert compose({"a": _Says(False), "b": _Crashes(), "c": _Says(True)}).check([])["valid"] is False
     assert compose({"b": _Crashes(), "c": _Says(True)}).check([])["valid"] == "unknown"
     assert compose({}).check([]) == {"valid": True}
+
+
+def _explosive(key: str) -> list[tuple]:
+    # thirteen concurrent writes, then two reads no order explains: the search tries every subset
+    return [("write", v, 0, 10, "ok", v, None, key) for v in range(13)] + [
+        ("read", None, 11, 12, "ok", 3, None, key), ("read", None, 13, 14, "ok", 4, None, key)]
+
+
+def test_memory_bound_holds_for_all_keys_together():
+    alone = LinearizabilityChecker("cas-register", None, max_memory_mb=None).check(build(_explosive("a")))
+    assert alone["valid"] is False and alone["memory_peak_mb"] > 0
+    # each key fits the bound alone, the two together do not: one gives up, the other is decided
+    bound = alone["memory_peak_mb"] * 1.5
+    both = LinearizabilityChecker("cas-register", None, max_memory_mb=bound).check(build(_explosive("a") + _explosive("b")))
+    assert both["memory_bound_mb"] == bound
+    assert [f["key"] for f in both["failures"]] and len(both["unknown"]) == 1
+    assert "for the whole check (all keys together)" in both["unknown"][0]["reason"]
+    assert both["memory_peak_mb"] <= bound * 1.1

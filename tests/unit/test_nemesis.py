@@ -17,7 +17,7 @@ from raft_jepsen.harness.nemesis.process import (
     kill_nemesis,
     pause_nemesis,
 )
-from raft_jepsen.harness.nemesis.targets import SPECS, resolve
+from raft_jepsen.harness.nemesis.targets import LEADER_SPECS, SPECS, NoTarget, resolve
 from raft_jepsen.harness.systems.base import HasPrimaries, Killable, Pausable
 from tests.unit.fake_nodes import FakeCluster
 
@@ -50,6 +50,7 @@ class FakeSystem(BareSystem):
         self.down = set()
         self.kill_at = {}
         self.stopped = set()
+        self.positions = {}  # node -> (last index, snapshot index)
 
     def kill(self, node, at=None):
         self.calls.append(("kill", node.name))
@@ -69,7 +70,10 @@ class FakeSystem(BareSystem):
         self.stopped.discard(node.name)
 
     def primaries(self, nodes):
-        return self.leaders
+        return [n for n in self.leaders if n in {node.name for node in nodes} and n not in self.stopped | self.down]
+
+    def log_position(self, node):
+        return self.positions.get(node.name)
 
 
 def test_fake_system_has_every_ability_the_nemeses_check_for():
@@ -91,7 +95,9 @@ def test_leader_specs_ask_the_system_and_pick_nobody_when_nobody_leads():
     nodes = ["n1", "n2", "n3"]
     assert resolve("primaries", nodes, random.Random(0), lambda: ["n3", "n2"]) == ["n2", "n3"]
     assert resolve("leader", nodes, random.Random(0), lambda: ["n3", "n2"]) in (["n2"], ["n3"])
-    assert resolve("leader", nodes, random.Random(0), list) == []
+    for spec in LEADER_SPECS:
+        with pytest.raises(NoTarget, match="no leader"):
+            resolve(spec, nodes, random.Random(0), list)
 
 
 def test_node_specs_are_deterministic_per_seed():
@@ -144,7 +150,7 @@ def test_partition_leader_isolates_the_leader_or_records_that_there_was_none():
     cluster = FakeCluster(5)
     leaders = []
     nemesis = PartitionNemesis(Net(cluster.nodes, port=PEER_PORT), ["leader"], random.Random(0), lambda: leaders)
-    assert nemesis.invoke(op("start-partition")).value == {"kind": "leader", "grudge": {}, "skipped": "no leader"}
+    assert nemesis.invoke(op("start-partition")).value == {"kind": "leader", "leaders": [], "grudge": {}, "skipped": "no leader"}
     assert cluster.commands() == []
     leaders.append("n4")
     value = nemesis.invoke(op("start-partition")).value

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow  # whole runs in real time, about a second each
 
 
 def make_spec(tmp_path, **options):
-    config = {"nodes": 3, "concurrency": 5, "time-limit": 1, "rate": 300, "nemesis-interval": 0.25,
+    config = {"nodes": 3, "concurrency": 5, "time-limit": 1, "rate": 300, "nemesis": "partition", "nemesis-interval": 0.25,
               "recovery-time": 0.1, "seed": 11, "store": str(tmp_path / "store"), **options}
     return specs.build(config)
 
@@ -38,7 +38,8 @@ def test_a_correct_atom_db_is_valid_and_the_run_folder_is_complete(tmp_path):
     assert (result.valid, result.exit_code, result.reason) == (True, 0, None)
     results = json.loads((result.run_dir / "results.json").read_text())
     assert results["schema"] == 1 and results["valid"] is True and results["seed"] == 11
-    assert set(results["checkers"]) == {"linearizable", "availability", "stats"}
+    assert set(results["checkers"]) == {"linearizable", "availability", "stats", "coverage"}
+    assert results["checkers"]["coverage"]["faults"]["partition"]["installed"] >= 1
     assert results["nodes"] == ["n1", "n2", "n3"]
     assert results["op_counts"]["ok"] > 50
     assert specs.load(result.run_dir / "test.yaml") == spec  # replayable

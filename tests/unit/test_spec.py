@@ -50,7 +50,7 @@ def test_the_saved_spec_replays_exactly(tmp_path):
         ({"bug": "no-such-bug"}, "unknown bug 'no-such-bug' for system raftkv (its switches: vote-ignores-log"),
         ({"bug": "stale_read"}, "unknown bug 'stale_read' for system raftkv"),  # a misspelt switch is refused
         ({"system": "zookeeper"}, "unknown system 'zookeeper' (expected one of raftkv"),
-        ({"system-opt": "nope=1"}, "--system-opt system raftkv has no option 'nope' (its options: simulate-page-cache)"),
+        ({"system-opt": "nope=1"}, "--system-opt system raftkv has no option 'nope' (its options: simulate-page-cache, snapshot-every)"),
         ({"system-opt": "simulate-page-cache=maybe"}, "simulate-page-cache: expected true or false, got 'maybe'"),
         ({"system-opt": "no-equals-sign"}, "system-opt: expected KEY=VALUE, got 'no-equals-sign'"),
         ({"nodes": 16}, "nodes: a Docker cluster has 1 to 15 nodes, not 16"),
