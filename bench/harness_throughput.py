@@ -18,7 +18,6 @@ every script in bench/, since Python puts the script's folder at the front of sy
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import tempfile
 import threading
@@ -37,7 +36,7 @@ from raft_jepsen.workloads import register
 
 def bench_generator(ops: int) -> None:
     spec = specs.build({"concurrency": 10})
-    gen = clients(Limit(ops, register.generator(spec, random.Random(1))))
+    gen = clients(Limit(ops, register.generator(spec)))
     began = time.perf_counter()
     history = simulate(gen, concurrency=10, seed=1)
     elapsed = time.perf_counter() - began
@@ -64,14 +63,14 @@ def bench_interpreter(seconds: float, concurrency: int, directory: Path) -> None
             nemesis=NoopNemesis(),
             writer=writer,
             concurrency=concurrency,
-            rng=random.Random(1),
+            seed=1,
             clock=lambda: time.monotonic_ns() - t0,
             stop=stop,
         )
         timer = threading.Timer(seconds, stop.set)
         timer.start()
         try:
-            interpreter.run(clients(register.generator(spec, random.Random(1))))
+            interpreter.run(clients(register.generator(spec)))
         finally:
             interpreter.close()
     elapsed = (time.monotonic_ns() - t0) / NS
@@ -120,7 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     bench_generator(20_000)
     with tempfile.TemporaryDirectory() as tmp:
-        for concurrency in (1, 10, 50):
+        for concurrency in (1, 10, 50, 200):
             bench_interpreter(args.seconds, concurrency, Path(tmp))
         if not args.no_docker:
             bench_docker(max(args.seconds, 10.0), args.nodes, Path(tmp))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import replace
 from typing import Callable
 
 from raft_jepsen.harness.generator.core import (
@@ -104,6 +103,8 @@ class Interpreter:
 
     def _collect(self, timeout: float) -> None:
         """Record the completions that arrive within `timeout` seconds (0: those already here)."""
+        if timeout > 0:
+            self._writer.flush()  # idle for a moment: what is recorded so far reaches the file
         try:
             item = self._done.get(timeout=timeout) if timeout > 0 else self._done.get_nowait()
         except queue.Empty:
@@ -163,7 +164,7 @@ class Interpreter:
         if not isinstance(done, Op):
             return op.completed("info", value={"outcome": "failed"},
                                 error=f"nemesis returned {type(done).__name__}, not an Op")
-        return replace(done, type="info", process=NEMESIS)
+        return done.replace(type="info", process=NEMESIS)
 
     def _call(self, op: Op, clients: dict) -> Op:
         node = op.node or self._node_names[op.process % len(self._node_names)]
@@ -186,7 +187,7 @@ class Interpreter:
             return op.completed("info", node=node, error=_describe(e))
         if not isinstance(done, Op) or done.type not in ("ok", "fail", "info"):  # say so, never hang
             return op.completed("info", node=node, error=f"client returned {getattr(done, 'type', done)!r}, not a completion")
-        return replace(done, process=op.process, f=op.f, key=op.key, node=done.node or node)
+        return done.replace(process=op.process, f=op.f, key=op.key, node=done.node or node)
 
 
 def _describe(e: BaseException) -> str:

@@ -51,6 +51,7 @@ class Spec:
     rate: float = 100.0
     seed: int = 0
     test_count: int = 1
+    until_invalid: bool = False  # with test_count: stop at the first invalid run
     recovery_time: float = 5.0
     availability_window: float = 10.0  # longest stretch without a successful op before invalid
     leave_running: bool = False
@@ -272,6 +273,8 @@ OPTIONS: dict[str, Option] = {
         Option("rate", "rate", _number(0.01, 100_000), "client operations per second, all processes together, 0.01 to 100000", "R"),
         Option("seed", "seed", _integer(0, 2**63 - 1), "random seed (default: drawn, then saved with the run)", "N"),
         Option("test-count", "test_count", _integer(1, 10_000), "repeat the test with seeds seed, seed+1, ... (up to 10000)", "K"),
+        Option("until-invalid", "until_invalid", _flag,
+               "with --test-count: stop at the first invalid run and say after how many runs it came", kind="switch"),
         Option("recovery-time", "recovery_time", _number(0, 3600), "seconds to recover after healing, before the final reads, 0 to 3600", "S"),
         Option("availability-window", "availability_window", _number(0, 86400, above_minimum=True),
                "longest window without a successful operation before the run is invalid", "S"),

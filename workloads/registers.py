@@ -31,7 +31,9 @@ class LiveKeys:
 
     per_thread: int
     groups: int
-    reached: tuple[tuple[Any, int], ...] = ()  # (thread, ops of it that reached the cluster)
+    # ops of each client thread (by its number) that reached the cluster: a tuple of counts,
+    # since a tuple of pairs made into a dict on every op cost as much as the rest of the step
+    reached: tuple[int, ...] = ()
 
     @classmethod
     def for_spec(cls, spec, per_key: int = OPS_PER_KEY) -> "LiveKeys":
@@ -39,19 +41,20 @@ class LiveKeys:
         return cls(max(1, -(-per_key // CLIENTS_PER_KEY)), groups)
 
     def key(self, thread: Any) -> str:
-        group = (thread // CLIENTS_PER_KEY) % self.groups if isinstance(thread, int) else 0
-        round_ = dict(self.reached).get(thread, 0) // self.per_thread
+        if not isinstance(thread, int):
+            return "k0"
+        group = (thread // CLIENTS_PER_KEY) % self.groups
+        round_ = (self.reached[thread] if thread < len(self.reached) else 0) // self.per_thread
         return f"k{group + self.groups * round_}"
 
     def after(self, thread: Any, event: Op) -> "LiveKeys":
         """The keys after `thread`'s completion `event`: one op more for that thread if it reached
         the cluster (ok, info, or a cas the cluster refused on its value)."""
         reached = event.type in ("ok", "info") or (event.type == "fail" and event.error == CAS_MISMATCH)
-        if not reached or thread is None:
+        if not reached or not isinstance(thread, int):
             return self
-        counts = dict(self.reached)
-        counts[thread] = counts.get(thread, 0) + 1
-        return LiveKeys(self.per_thread, self.groups, tuple(counts.items()))
+        counts = self.reached + (0,) * (thread + 1 - len(self.reached))
+        return LiveKeys(self.per_thread, self.groups, counts[:thread] + (counts[thread] + 1,) + counts[thread + 1:])
 
 
 CHECK_TIMEOUT_S = 60.0

@@ -1,4 +1,5 @@
-"""`raft-jepsen run`: one test (or `--test-count K` of them) from flags and/or a YAML config.
+"""`raft-jepsen run`: one test (or `--test-count K` of them, `--until-invalid`: up to the first
+invalid one) from flags and/or a YAML config.
 
 Prints a live progress line on stderr, then for each run the verdict, the anomaly in one line
 when invalid (or the reason when unknown) and the run folder. Exit code: 0 valid, 1 invalid,
@@ -88,10 +89,16 @@ def run_config(config: dict) -> tuple[int, Path | None]:
 def run_spec(spec: specs.Spec) -> tuple[int, Path | None]:
     results: list[RunResult] = []
     for i in range(spec.test_count):
-        one = replace(spec, seed=spec.seed + i, test_count=1)
+        one = replace(spec, seed=spec.seed + i, test_count=1, until_invalid=False)
         if spec.test_count > 1:
             print(f"test {i + 1} of {spec.test_count} (seed {one.seed})", file=sys.stderr)
         results.append(_run_one(one))
+        if spec.until_invalid and results[-1].exit_code == verdicts.EXIT_CODES[False]:
+            print(f"first invalid run after {i + 1} of at most {spec.test_count} runs (seed {one.seed})")
+            break
+    else:
+        if spec.until_invalid:
+            print(f"no invalid run in {spec.test_count} runs (seeds {spec.seed} to {spec.seed + spec.test_count - 1})")
     if spec.junit:
         write_junit([r.results for r in results], spec.junit)
     code = verdicts.worst_exit(r.exit_code for r in results)

@@ -22,6 +22,7 @@ optionally `node` (send through that node, for final reads on every node).
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Protocol, Union
@@ -58,8 +59,18 @@ class Context:
     free: frozenset[Thread]  # threads idle right now
     processes: Mapping[Thread, Any] = field(default_factory=dict)  # thread -> its current process
     handed: Mapping[Thread, int] = field(default_factory=dict)  # thread -> ops handed to it so far
+    # process -> its thread, for every current process (the scheduler's inverse of `processes`);
+    # None: worked out from `processes`. With 200 clients, scanning for a process on every
+    # event was most of the generator's cost.
+    owners: Mapping[Any, Thread] | None = None
+    # the free threads as (ops handed, position in the scheduler's threads, thread), sorted: what
+    # `next_thread` picks from without looking at every thread; None: worked out from the rest
+    queue: tuple[tuple[int, int, Thread], ...] | None = None
 
     def free_threads(self) -> list[Thread]:
+        if len(self.free) * 4 < len(self.threads):  # few free (a busy run): order them, not scan all
+            pos = _positions(self.threads)
+            return sorted((t for t in self.free if t in pos), key=pos.__getitem__)
         return [t for t in self.threads if t in self.free]
 
     def all_free(self) -> bool:
@@ -68,8 +79,15 @@ class Context:
     def next_thread(self) -> Thread | None:
         """The free thread that has been handed the fewest ops (the first of equals), or None:
         ops spread evenly over threads, so keys stay concurrent, without a random draw."""
+        if self.queue is not None:
+            pos = _positions(self.threads)
+            return next((t for _, _, t in self.queue if t in pos), None)
         free = self.free_threads()
-        return min(free, key=lambda t: self.handed.get(t, 0)) if free else None
+        if not free:
+            return None
+        get = self.handed.get
+        counts = [get(t, 0) for t in free]  # min with a key function cost 1 µs a thread
+        return free[counts.index(min(counts))]
 
     def draws(self, thread: Thread, purpose: str = "op") -> random.Random:
         """The random source of `thread`'s next op (`purpose` separates independent draws)."""
@@ -80,13 +98,29 @@ class Context:
 
     def thread_of(self, process: Any) -> Thread | None:
         """The thread running `process`, or None for a retired process."""
+        if self.owners is not None:
+            thread = self.owners.get(process)
+            return thread if thread is not None and thread in _positions(self.threads) else None
         for thread in self.threads:
             if self.process(thread) == process:
                 return thread
         return None
 
     def restrict(self, keep: Callable[[Thread], bool]) -> "Context":
-        return replace(self, threads=tuple(t for t in self.threads if keep(t)))
+        return Context(self.time, self.seed, _restricted(self.threads, keep), self.free, self.processes, self.handed,
+                       self.owners, self.queue)
+
+
+# Routing narrows the same few thread tuples by the same few predicates on every ask: remember
+# the answers (a small bound, since EachThread's per-thread predicates are new every time).
+@functools.lru_cache(maxsize=256)
+def _restricted(threads: tuple[Thread, ...], keep: Callable[[Thread], bool]) -> tuple[Thread, ...]:
+    return tuple(t for t in threads if keep(t))
+
+
+@functools.lru_cache(maxsize=64)
+def _positions(threads: tuple[Thread, ...]) -> dict[Thread, int]:
+    return {t: i for i, t in enumerate(threads)}
 
 
 class Generator(Protocol):
@@ -225,7 +259,7 @@ class Stagger:
         due = max(op.time, self.next_time if self.next_time is not None else ctx.time)
         thread = ctx.thread_of(op.process)
         gap = int(ctx.draws(thread, "stagger").uniform(0, 2 * self.mean_ns))
-        return replace(op, time=due), Stagger(self.mean_ns, nxt, due + gap)
+        return op.replace(time=due), Stagger(self.mean_ns, nxt, due + gap)
 
     def update(self, ctx: Context, event: Op) -> Generator:
         return replace(self, gen=self.gen.update(ctx, event))
@@ -250,7 +284,7 @@ class Delay:
             return result
         op, nxt = result
         due = max(op.time, self.next_time)
-        return replace(op, time=due), Delay(self.interval_ns, nxt, self.next_time + self.interval_ns)
+        return op.replace(time=due), Delay(self.interval_ns, nxt, self.next_time + self.interval_ns)
 
     def update(self, ctx: Context, event: Op) -> Generator:
         return replace(self, gen=self.gen.update(ctx, event))
