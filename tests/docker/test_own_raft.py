@@ -25,9 +25,10 @@ REPO = Path(__file__).resolve().parents[2]
 RAFTKV_YAML = REPO / "examples/systems/raftkv.yaml"
 MAELSTROM_NODE = REPO / "examples/maelstrom/raft_lin_kv.py"
 SHORT = ("--nodes", "3", "--recovery-time", "2")
-# The fault timetable is a function of the seed (a replay gets the same faults): these seeds draw
-# a kill and a pause (7), and a partition and a pause (13), at 2 s intervals, within the first 6 s.
-KILL_THEN_PAUSE, PARTITION_THEN_PAUSE = "7", "13"
+# The fault timetable is a function of the seed (a replay gets the same faults), and the kinds
+# asked for start in shuffled rounds: these seeds have every kind asked for in force within the
+# run (the coverage check requires it), a partition not moved so often that it crowds the rest out.
+ALL_KINDS, PARTITION_THEN_PAUSE = "1", "13"
 
 
 def run(store: Path, *flags: str, env: dict | None = None, seed: str = "1") -> tuple[subprocess.CompletedProcess, dict]:
@@ -41,8 +42,8 @@ def run(store: Path, *flags: str, env: dict | None = None, seed: str = "1") -> t
 
 
 def test_raftkv_described_in_yaml_runs_valid_under_faults(node_image, tmp_path):
-    done, results = run(tmp_path, "--system", str(RAFTKV_YAML), "--time-limit", "10", "--nemesis", "partition,kill,pause",
-                        "--nemesis-interval", "2", seed=KILL_THEN_PAUSE)
+    done, results = run(tmp_path, "--system", str(RAFTKV_YAML), "--time-limit", "12", "--nemesis", "partition,kill,pause",
+                        "--nemesis-interval", "1.5", seed=ALL_KINDS)
     assert done.returncode == 0, done.stdout + done.stderr
     assert results["valid"] is True and results["op_counts"]["ok"] > 0 and results["warnings"] == []
     folder = results["folder"]

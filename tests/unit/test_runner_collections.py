@@ -12,7 +12,8 @@ pytestmark = pytest.mark.slow  # whole runs in real time, about a second each
 
 def run(tmp_path, workload, flaw=None):
     config = {"nodes": 3, "concurrency": 6, "time-limit": 1, "rate": 300, "nemesis-interval": 0.25,
-              "recovery-time": 0.1, "seed": 5, "store": str(tmp_path / "store"), "workload": workload}
+              "recovery-time": 0.1, "seed": 5, "store": str(tmp_path / "store"), "workload": workload,
+              "nemesis": ["partition"]}  # the in-memory store can only be partitioned
     return runner.run(specs.build(config), backend=fakes.backend(fakes.AtomDB(flaw)))
 
 
@@ -21,7 +22,7 @@ def test_a_correct_store_is_valid(tmp_path, workload, checker):
     result = run(tmp_path, workload)
     assert (result.valid, result.reason) == (True, None)
     checkers = result.results["checkers"]
-    assert set(checkers) == {checker, "availability", "stats"}
+    assert set(checkers) == {checker, "availability", "coverage", "stats"}
     assert checkers["stats"]["by_f"]["append"]["ok"] > 20
     history = list(read_jsonl(result.run_dir / "history.jsonl"))
     final = {(op.node, op.key) for op in history if op.type == "ok" and op.node and op.f == "read"}
