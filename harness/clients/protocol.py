@@ -197,13 +197,13 @@ def _closed_by_peer(sock: socket.socket) -> bool:
         return True
 
 
-def status(addr: tuple[str, int], timeout: float = 1.0) -> dict | None:
+def status(addr: tuple[str, int], timeout: float = 1.0, *, digest: bool = False) -> dict | None:
     """A node's `status` reply (a dict with `ok: true` and an integer `term`), or None when it
-    does not answer so within `timeout`."""
+    does not answer so within `timeout`. `digest` asks for a hash of its applied state too."""
     try:
         with socket.create_connection(addr, timeout=timeout) as sock:
             sock.settimeout(timeout)
-            sock.sendall(_HANDSHAKE)
+            sock.sendall(b'{"id": 0, "op": "status", "digest": true}\n' if digest else _HANDSHAKE)
             line = sock.makefile("rb").readline()
         reply = json.loads(line)
     except (OSError, ValueError):

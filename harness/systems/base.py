@@ -165,6 +165,9 @@ class SystemKind:
     # Whether the node reads the wall clock through libc, so that libfaketime (the clock faults)
     # reaches it; False for Go binaries (etcd), which read it through the vDSO.
     clock_via_libc: bool = True
+    # Whether its nodes pre-vote (Raft thesis §9.6): then one node cut off and back must not
+    # disrupt the others' leader and term, and the liveness checker holds it to that.
+    pre_vote: bool = False
 
     def can(self, ability: type) -> bool:
         """Whether this kind's adapter has `ability` (Killable, Pausable, HasPrimaries, ...)."""

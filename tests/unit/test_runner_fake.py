@@ -38,7 +38,8 @@ def test_a_correct_atom_db_is_valid_and_the_run_folder_is_complete(tmp_path):
     assert (result.valid, result.exit_code, result.reason) == (True, 0, None)
     results = json.loads((result.run_dir / "results.json").read_text())
     assert results["schema"] == 1 and results["valid"] is True and results["seed"] == 11
-    assert set(results["checkers"]) == {"linearizable", "availability", "stats"}
+    assert set(results["checkers"]) == {"linearizable", "availability", "stats", "liveness"}
+    assert results["safety"] is True and results["liveness"] is True
     assert results["nodes"] == ["n1", "n2", "n3"]
     assert results["op_counts"]["ok"] > 50
     assert specs.load(result.run_dir / "test.yaml") == spec  # replayable

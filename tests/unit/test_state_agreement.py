@@ -46,6 +46,6 @@ def test_a_divergent_replica_makes_the_run_invalid_though_no_client_read_it(tmp_
     spec = specs.build({"system": "digesting", "nodes": 3, "concurrency": 4, "time-limit": 0.5, "rate": 200,
                         "nemesis": "none", "recovery-time": 0, "seed": 1, "store": str(tmp_path)})
     result = runner.run(spec, backend=fakes.backend())
-    assert result.valid is False and result.anomaly.startswith("state: nodes disagree on their state at ")
+    assert result.valid is False and result.anomaly.startswith("invariants: divergent-state: nodes disagree on their state at ")
     assert result.results["digests"]["n2"]["digest"] == "bad"
     assert result.results["checkers"]["linearizable"]["valid"] is True
