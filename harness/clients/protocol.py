@@ -51,8 +51,8 @@ RETRY_BACKOFF_S = 0.25  # between retries: long enough for a redirect target to 
 _HANDSHAKE = b'{"id": 0, "op": "status"}\n'  # id 0: commands are numbered from 1
 TIMEOUT_S = 3.0  # above raftkv's own 2 s commit wait, so its definite/indefinite answer comes first
 SILENT_AFTER_S = 0.5  # a request unanswered this long: is the node still there? (module docstring)
-PROBE_TIMEOUT_S = 0.5  # a live node answers status in milliseconds, even under packet delays
-HANDSHAKE_TIMEOUT_S = 1.0  # the same status, on a new connection
+PROBE_TIMEOUT_S = 0.25  # a live node answers status in milliseconds, even under packet delays
+HANDSHAKE_TIMEOUT_S = 0.5  # the same status, on a new connection
 
 
 class _NotSent(Exception):
