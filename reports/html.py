@@ -19,6 +19,7 @@ import jinja2
 from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.history import pair
 from raft_jepsen.reports import linearizability_view, perf_graphs
+from raft_jepsen.reports.raft_checks import raft_checks
 from raft_jepsen.reports.perf import LATENCY_BINS, perf
 from raft_jepsen.reports.run_folder import RunFolder, load_run
 from raft_jepsen.reports.timeline import faults, leader_changes
@@ -64,6 +65,7 @@ def render(run: RunFolder) -> str:
     data = {"details": {v.anchor: v.details for v in key_views}}
     return _env.get_template("report.html.j2").render(
         r=r,
+        raft=raft_checks(r),
         title=f"{r.get('test', run.path.name)} · {_verdict(r['valid'])}",
         verdict=_verdict(r["valid"]),
         run_dir=str(run.path),
