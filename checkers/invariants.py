@@ -19,7 +19,9 @@ the invariant, the nodes, the term and the time:
   from its snapshot's), so a restart is not compared;
 - committed-entry-replaced (State Machine Safety, observable form): every `(commit_index,
   commit_term)` any node reported must fit one log: the same index always with the same term, and
-  terms never falling as indexes rise (entries' terms are non-decreasing along a Raft log);
+  terms never falling as indexes rise (entries' terms are non-decreasing along a Raft log); and
+  where nodes report their whole committed prefix (`commit_terms`, the term of each run of
+  entries), every index two nodes hold committed has the same term on both;
 - leader-incomplete (Leader Completeness, by length): a leader of term T must hold every entry
   committed in an earlier term: its last index is at least any commit index a node reported while
   at a term below T;
@@ -28,6 +30,7 @@ the invariant, the nodes, the term and the time:
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
@@ -57,7 +60,8 @@ def raft_invariants(roles: list[RoleChange], statuses: list[NodeStatus],
     if not roles and not statuses and digests is None:
         return {"valid": "unknown", "error": "the nodes said nothing of themselves (no role changes, status or digests)"}
     failures = [*_one_leader_per_term(roles, statuses), *_term_backwards(statuses), *_commit_backwards(statuses),
-                *_committed_entry_replaced(statuses), *_leader_incomplete(statuses)]
+                *_committed_entry_replaced(statuses), *_committed_logs_differ(statuses),
+                *_leader_incomplete(statuses)]
     state = StateAgreement(digests).check([]) if digests is not None else None
     if state is not None:
         failures += [{"invariant": "divergent-state", "nodes": sorted(n for ns in f["groups"].values() for n in ns),
@@ -189,6 +193,56 @@ def _replaced(i1: int, t1: int, s1: NodeStatus, i2: int, t2: int, s2: NodeStatus
             "time_s": _s(b[0]), "message": f"{what}: {a[3]} at {_s(a[0])} s (index {a[1]}, term {a[2]}), "
                                           f"{b[3]} at {_s(b[0])} s (index {b[1]}, term {b[2]}); "
                                           f"a committed entry was replaced"}
+
+
+def _committed_logs_differ(statuses: list[NodeStatus]) -> list[dict]:
+    """Nodes that report their committed prefix (`commit_terms`) must agree on the term of every
+    index both hold committed (Log Matching, on committed entries). Each report is checked
+    against the first report of each index; the first disagreement of each node is reported."""
+    reference: dict[int, tuple[int, NodeStatus]] = {}  # run start -> (term, first reporter), by index
+    starts: list[int] = []  # sorted keys of `reference`, each run up to the next start
+    covered = 0  # the reference covers (its first start, covered]
+    out = []
+    blamed: set[str] = set()
+    for s in statuses:
+        if s.commit_terms is None or s.commit_index is None or not s.commit_terms or s.node in blamed:
+            continue
+        runs = [(lo, (s.commit_terms[k + 1][0] - 1) if k + 1 < len(s.commit_terms) else s.commit_index, term)
+                for k, (lo, term) in enumerate(s.commit_terms)]
+        for lo, hi, term in runs:
+            clash = _clash(reference, starts, covered, lo, hi, term)
+            if clash is not None:
+                index, other_term, other = clash
+                blamed.add(s.node)
+                out.append({"invariant": "committed-entry-replaced", "nodes": sorted({s.node, other.node}),
+                            "term": max(term, other_term), "time_s": _s(s.time),
+                            "message": f"entry {index} is committed in term {other_term} on {other.node} (at "
+                                       f"{_s(other.time)} s) but in term {term} on {s.node} (at {_s(s.time)} s): "
+                                       f"their committed logs differ"})
+                break
+        else:
+            for lo, hi, term in runs:
+                if hi > covered:
+                    start = max(lo, covered + 1) if starts else lo
+                    if start not in reference:
+                        starts.append(start)
+                        starts.sort()
+                    reference[start] = (term, s)
+                    covered = hi
+    return out
+
+
+def _clash(reference, starts, covered, lo, hi, term):
+    """(index, term, reporter) of the first reference entry in [lo, hi] whose term is not `term`."""
+    if not starts or hi < starts[0] or lo > covered:
+        return None
+    k = max(0, bisect.bisect_right(starts, lo) - 1)
+    while k < len(starts) and starts[k] <= min(hi, covered):
+        other_term, who = reference[starts[k]]
+        if other_term != term:
+            return max(lo, starts[k]), other_term, who
+        k += 1
+    return None
 
 
 def _leader_incomplete(statuses: list[NodeStatus]) -> list[dict]:

@@ -228,13 +228,15 @@ def _closed_by_peer(sock: socket.socket) -> bool:
         return True
 
 
-def status(addr: tuple[str, int], timeout: float = 1.0, *, digest: bool = False) -> dict | None:
+def status(addr: tuple[str, int], timeout: float = 1.0, **extra: bool) -> dict | None:
     """A node's `status` reply (a dict with `ok: true` and an integer `term`), or None when it
-    does not answer so within `timeout`. `digest` asks for a hash of its applied state too."""
+    does not answer so within `timeout`. `extra` asks for more (raftkv: `digest=True`, a hash of
+    its applied state; `terms=True`, its committed log's terms)."""
+    request = json.dumps({"id": 0, "op": "status", **extra}).encode() + b"\n" if extra else _HANDSHAKE
     try:
         with socket.create_connection(addr, timeout=timeout) as sock:
             sock.settimeout(timeout)
-            sock.sendall(b'{"id": 0, "op": "status", "digest": true}\n' if digest else _HANDSHAKE)
+            sock.sendall(request)
             line = sock.makefile("rb").readline()
         reply = json.loads(line)
     except (OSError, ValueError):

@@ -37,6 +37,9 @@ class NodeStatus:
     commit_term: int | None = None  # the term of the entry at commit_index, when it says
     last_index: int | None = None  # its log's last index
     started: int | None = None  # epoch ns when its process began: a change means a restart
+    # The committed prefix of its log: (first index, term) of each run of one term, up to
+    # commit_index (from its snapshot's index, when it has one).
+    commit_terms: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,16 @@ def read_status(path: str | os.PathLike) -> Iterator[NodeStatus]:
                     for k in ("term", "commit_index", "applied_index", "commit_term", "last_index", "started")}
             role, leader = d.get("role"), d.get("leader")
             yield NodeStatus(time=d["time"], node=d["node"], role=role if isinstance(role, str) else None,
-                             leader=leader if isinstance(leader, str) else None, **ints)
+                             leader=leader if isinstance(leader, str) else None,
+                             commit_terms=term_runs(d.get("commit_terms")), **ints)
+
+
+def term_runs(value: object) -> tuple[tuple[int, int], ...] | None:
+    """`[[first index, term], ...]` as a node reports it, or None when it is not that shape."""
+    if not isinstance(value, list) or not all(isinstance(r, list) and len(r) == 2 and all(map(_is_int64, r))
+                                              for r in value):
+        return None
+    return tuple((r[0], r[1]) for r in value)
 
 
 def _is_int64(v: object) -> bool:

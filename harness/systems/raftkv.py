@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 
 from raft_jepsen.harness.clients import protocol
 from raft_jepsen.harness.clients.protocol import ProtocolClient
+from raft_jepsen.harness.history import roles
 from raft_jepsen.harness.history.roles import ROLES, Digest, NodeStatus, RoleChange
 from raft_jepsen.harness.nodes import Node
 from raft_jepsen.harness.systems.base import Client, Setup, SystemKind, SystemOption
@@ -88,7 +89,7 @@ class RaftKV:
         return sorted(name for term, name in leaders if term == top)
 
     def status(self, node: Node) -> NodeStatus | None:
-        return _node_status(node.name, status(node))
+        return _node_status(node.name, protocol.status(node.client_addr, 1.0, terms=True))
 
     def digests(self, nodes: list[Node]) -> dict[str, Digest | None]:
         """Waits (up to DIGEST_WAIT_S) until every answering node has applied all it knows
@@ -173,6 +174,7 @@ def _node_status(name: str, reply: dict | None) -> NodeStatus | None:
         commit_term=integer("commit_term"),
         last_index=integer("last_index"),
         started=round(started * 1e9) if isinstance(started, (int, float)) and not isinstance(started, bool) else None,
+        commit_terms=roles.term_runs(reply.get("commit_terms")),
     )
 
 

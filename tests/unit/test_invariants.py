@@ -89,3 +89,22 @@ def test_digests_that_differ_are_part_of_the_invariants():
 
 def test_nothing_said_is_unknown():
     assert RaftInvariants().check([])["valid"] == "unknown"
+
+
+def test_committed_logs_that_differ_where_both_hold_entries():
+    """no-truncate: n2 kept an entry of term 2 at index 5 that n1 holds, committed, in term 3."""
+    from dataclasses import replace
+    n1 = replace(st(1.0, "n1", "leader", 3, "n1", commit=8, commit_term=3), commit_terms=((1, 1), (4, 3)))
+    n2 = replace(st(2.0, "n2", term=3, leader="n1", commit=7, commit_term=3), commit_terms=((1, 1), (4, 2), (6, 3)))
+    (f,) = RaftInvariants(statuses=[n1, n2]).check([])["failures"]
+    assert (f["invariant"], f["nodes"], f["time_s"]) == ("committed-entry-replaced", ["n1", "n2"], 2.0)
+    assert f["message"].startswith("committed-entry-replaced: entry 4 is committed in term 3 on n1")
+
+
+def test_committed_logs_that_agree_and_grow_pass():
+    from dataclasses import replace
+    reports = [replace(st(1.0, "n1", "leader", 3, "n1", commit=5, commit_term=3), commit_terms=((1, 1), (4, 3))),
+               replace(st(1.5, "n2", term=3, leader="n1", commit=9, commit_term=3), commit_terms=((1, 1), (4, 3))),
+               replace(st(2.0, "n3", term=4, leader="n3", commit=12, commit_term=4), commit_terms=((6, 3), (10, 4))),
+               replace(st(2.5, "n1", term=4, leader="n3", commit=12, commit_term=4), commit_terms=((1, 1), (4, 3), (10, 4)))]
+    assert RaftInvariants(statuses=reports).check([])["valid"] is True
