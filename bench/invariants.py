@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from detect import RECOMMENDED  # noqa: E402
+from detect import RECOMMENDED
 
-from raft_jepsen.harness import spec as specs  # noqa: E402
-from raft_jepsen.harness.runner import run  # noqa: E402
+from raft_jepsen.harness import spec as specs
+from raft_jepsen.harness.runner import run
 
 BUGS = ("none", "self-elect", "even-majority", "no-truncate", "accept-stale-term", "fixed-timeout")
 

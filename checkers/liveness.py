@@ -20,7 +20,7 @@ from itertools import pairwise
 
 from raft_jepsen.harness.history import Op, pair
 from raft_jepsen.harness.history.faults import FAULT_OPS
-from raft_jepsen.harness.history.roles import NodeStatus
+from raft_jepsen.harness.history.roles import NodeStatus, RoleChange
 
 NS = 1_000_000_000
 SETTLE_S = 3.0  # after a lone node returns: long enough for a disruptive candidate to show
@@ -29,13 +29,30 @@ FAULT_STOPS = {stop: start for start, (stop, _) in FAULT_OPS.items()}
 
 
 class Liveness:
-    def __init__(self, deadline_s: float, *, statuses: list[NodeStatus] | None = None, pre_vote: bool = False):
+    def __init__(self, deadline_s: float, *, statuses: list[NodeStatus] | None = None, pre_vote: bool = False,
+                 roles: list[RoleChange] | None = None):
         self.deadline_s = deadline_s
         self.statuses = sorted(statuses or [], key=lambda s: s.time)
         self.pre_vote = pre_vote
+        self.roles = roles
 
     def check(self, history: list[Op]) -> dict:
-        return liveness(history, self.deadline_s, self.statuses, self.pre_vote)
+        result = liveness(history, self.deadline_s, self.statuses, self.pre_vote)
+        if self.roles is not None:
+            result["elections"] = elections(self.roles)
+        return result
+
+
+def elections(roles: list[RoleChange]) -> dict:
+    """A figure, not a verdict: the terms in which some node stood as candidate, and those of
+    them that no node ever led (split votes, or a candidate cut off). Randomized timeouts keep the
+    second small; equal timeouts (`fixed-timeout`) make it grow, yet each split resolves within a
+    round or two, well inside any deadline."""
+    stood = {c.term for c in roles if c.role == "candidate" and c.term is not None}
+    led = {c.term for c in roles if c.role == "leader" and c.term is not None}
+    split = {c.term for c in roles if c.role == "candidate" and c.term is not None
+             and sum(1 for d in roles if d.role == "candidate" and d.term == c.term) > 1}
+    return {"terms_stood": len(stood), "terms_without_leader": len(stood - led), "terms_with_rivals": len(split)}
 
 
 def liveness(history: list[Op], deadline_s: float, statuses: list[NodeStatus], pre_vote: bool) -> dict:

@@ -130,3 +130,11 @@ def test_slow_but_safe_is_told_apart_from_data_lost():
     assert verdict.safety_and_liveness(slow) == {"safety": True, "liveness": False}
     assert verdict.liveness_only(slow) and not verdict.liveness_only(lost)
     assert verdict.safety_and_liveness({"linearizable": {"valid": True}}) == {"safety": True}
+
+
+def test_elections_are_counted_from_the_role_changes():
+    from raft_jepsen.harness.history.roles import RoleChange
+    roles = [RoleChange(1, "n1", "candidate", 2), RoleChange(2, "n2", "candidate", 2),  # a split vote
+             RoleChange(3, "n1", "candidate", 3), RoleChange(4, "n1", "leader", 3, "n1")]
+    result = Liveness(10, roles=roles).check([])
+    assert result["elections"] == {"terms_stood": 2, "terms_without_leader": 1, "terms_with_rivals": 1}
