@@ -45,6 +45,30 @@ def one(bug: str, seed: int, time_limit: float, store: str) -> dict:
             "history_checkers": history_found, "run_dir": str(result.run_dir), "options": options}
 
 
+def summary(rows: list[dict]) -> str:
+    """The Markdown table: per bug, how many seeds each kind of checker found it in."""
+    lines = ["| `--bug` | runs | invariants | which invariants (runs) | liveness | which checks (runs) | client-history checkers (runs) |",
+             "|---|---|---|---|---|---|---|"]
+    for bug in dict.fromkeys(r["bug"] for r in rows):
+        mine = [r for r in rows if r["bug"] == bug]
+        inv = {}
+        live = {}
+        for r in mine:
+            for name in r["violations"]:
+                inv[name] = inv.get(name, 0) + 1
+            for name in r["liveness_checks"]:
+                live[name] = live.get(name, 0) + 1
+        history = {}
+        for r in mine:
+            for name in r["history_checkers"]:
+                history[name] = history.get(name, 0) + 1
+        lines.append(f"| `{bug}` | {len(mine)} | {sum(r['invariants'] is False for r in mine)} | "
+                     f"{', '.join(f'{k} ({v})' for k, v in inv.items()) or '–'} | "
+                     f"{sum(r['liveness'] is False for r in mine)} | {', '.join(f'{k} ({v})' for k, v in live.items()) or '–'} | "
+                     f"{', '.join(f'{k} ({v})' for k, v in history.items()) or '–'} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bugs", default=",".join(BUGS))
@@ -52,7 +76,11 @@ def main() -> int:
     parser.add_argument("--time-limit", type=float, default=30)
     parser.add_argument("--store", default="/tmp/rj-bench-invariants")
     parser.add_argument("--jsonl", default="bench/invariants-runs.jsonl")
+    parser.add_argument("--summary", action="store_true", help="print the table of the runs in --jsonl, run nothing")
     args = parser.parse_args()
+    if args.summary:
+        print(summary([json.loads(line) for line in open(args.jsonl, encoding="utf-8")]))
+        return 0
     for bug in args.bugs.split(","):
         for seed in range(1, args.seeds + 1):
             row = one(bug, seed, args.time_limit, args.store)

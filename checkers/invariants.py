@@ -13,7 +13,8 @@ the invariant, the nodes, the term and the time:
   `leader` at its term: a node that accepted a leader of an older term names it under its own
   newer term, which is how `accept-stale-term` shows);
 - term-backwards: a node's current term never decreases, across restarts too (Raft persists it
-  before answering any RPC);
+  before answering any RPC); for a node a membership change named (removed and added back, a
+  fresh machine with its data wiped), within one process only;
 - commit-backwards: while one process of a node lives (same `started`), its commit index never
   decreases. Across a restart it may (raftkv does not persist its commit index: it starts again
   from its snapshot's), so a restart is not compared;
@@ -52,14 +53,30 @@ class RaftInvariants:
         self.digests = digests
 
     def check(self, history: list[Op]) -> dict:
-        return raft_invariants(self.roles, self.statuses, self.digests)
+        return raft_invariants(self.roles, self.statuses, self.digests, wiped=wiped(history))
+
+
+def wiped(history: list[Op]) -> set[str]:
+    """The nodes a fault named in a membership change: a node removed and added back is a fresh
+    machine, its data wiped, so its term starts again from 0 after a restart."""
+    return {name for op in history if not op.is_client and "membership" in op.f for name in _strings(op.value)}
+
+
+def _strings(v: object) -> set[str]:
+    if isinstance(v, str):
+        return {v}
+    if isinstance(v, dict):
+        return set().union(*(_strings(x) for x in v.values()), set())
+    if isinstance(v, list):
+        return set().union(*(_strings(x) for x in v), set())
+    return set()
 
 
 def raft_invariants(roles: list[RoleChange], statuses: list[NodeStatus],
-                    digests: Mapping[str, Digest | None] | None) -> dict:
+                    digests: Mapping[str, Digest | None] | None, wiped: set[str] | None = None) -> dict:
     if not roles and not statuses and digests is None:
         return {"valid": "unknown", "error": "the nodes said nothing of themselves (no role changes, status or digests)"}
-    failures = [*_one_leader_per_term(roles, statuses), *_term_backwards(statuses), *_commit_backwards(statuses),
+    failures = [*_one_leader_per_term(roles, statuses), *_term_backwards(statuses, wiped or set()), *_commit_backwards(statuses),
                 *_committed_entry_replaced(statuses), *_committed_logs_differ(statuses),
                 *_leader_incomplete(statuses)]
     state = StateAgreement(digests).check([]) if digests is not None else None
@@ -124,19 +141,21 @@ def _said(leader: str, by: str) -> str:
     return "it said so" if leader == by else f"{by} followed it"
 
 
-def _term_backwards(statuses: list[NodeStatus]) -> list[dict]:
+def _term_backwards(statuses: list[NodeStatus], wiped: set[str]) -> list[dict]:
     out = []
-    highest: dict[str, tuple[int, int]] = {}  # node -> (term, time)
+    highest: dict[str, tuple[int, int, int | None]] = {}  # node -> (term, time, started)
     for s in statuses:
         if s.term is None:
             continue
         prev = highest.get(s.node)
+        if prev is not None and s.node in wiped and prev[2] != s.started:
+            prev = None  # maybe a fresh machine since (the change's record may come later): no comparison
         if prev is not None and s.term < prev[0]:
             out.append({"invariant": "term-backwards", "nodes": [s.node], "term": s.term, "time_s": _s(s.time),
                         "message": f"{s.node}'s term went back from {prev[0]} (at {_s(prev[1])} s) to {s.term} "
                                    f"at {_s(s.time)} s{_restart(statuses, s.node, prev[1], s.time)}"})
         if prev is None or s.term >= prev[0]:
-            highest[s.node] = (s.term, s.time)
+            highest[s.node] = (s.term, s.time, s.started)
     return out
 
 

@@ -108,3 +108,12 @@ def test_committed_logs_that_agree_and_grow_pass():
                replace(st(2.0, "n3", term=4, leader="n3", commit=12, commit_term=4), commit_terms=((6, 3), (10, 4))),
                replace(st(2.5, "n1", term=4, leader="n3", commit=12, commit_term=4), commit_terms=((1, 1), (4, 3), (10, 4)))]
     assert RaftInvariants(statuses=reports).check([])["valid"] is True
+
+
+def test_a_node_wiped_by_a_membership_change_may_start_again_from_term_0():
+    from raft_jepsen.harness.history import Op
+    statuses = [st(1.0, "n2", term=7, started=1), st(3.0, "n2", term=0, leader=None, started=2)]
+    readded = Op(index=0, type="info", process="nemesis", f="stop-membership", time=2 * S,
+                 value={"healed": ["n2"], "changes": []})
+    assert RaftInvariants(statuses=statuses).check([readded])["valid"] is True
+    assert RaftInvariants(statuses=statuses).check([])["valid"] is False
