@@ -39,3 +39,39 @@ def test_status_monitor_polls_every_node_and_the_invariants_hold(docker_client, 
     assert invariants["checked"]["digests"] == 5 and invariants["state"]["compared"] == 5
     assert liveness["valid"] is True and liveness["after_heal"]["write_s"] is not None
     assert (document["safety"], document["liveness"]) == (True, True)
+
+
+def test_a_client_gives_up_on_a_paused_leader_without_waiting_out_its_timeout(docker_client, node_image):
+    """A SIGSTOPped raftkv's kernel still holds the client's connection open, so only silence
+    tells: the write ends info as "silent" (a status on a fresh connection goes unanswered too),
+    not "timeout" after the client's 60 s."""
+    import time
+
+    from raft_jepsen.harness import systems
+    from raft_jepsen.harness.clients.protocol import ProtocolClient
+    from raft_jepsen.harness.cluster import Cluster
+    from raft_jepsen.harness.history import Op
+    from raft_jepsen.harness.systems.raftkv import CLIENT_PORT
+
+    with Cluster(docker_client, node_image, size=3, client_port=CLIENT_PORT) as cluster:
+        system = systems.make(systems.get("raftkv"), cluster.nodes)
+        for node in cluster.nodes:
+            system.setup(node)
+        try:
+            deadline = time.monotonic() + 20
+            while len(leaders := system.primaries(cluster.nodes)) != 1 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            (leader,) = [n for n in cluster.nodes if n.name in leaders]
+            client = ProtocolClient({n.name: n.client_addr for n in cluster.nodes}, timeout=60.0)
+            client.open(leader)
+            write = Op(index=-1, type="invoke", process=0, f="write", key="k", value=1)
+            assert client.invoke(write).type == "ok"
+            system.pause(leader)
+            try:
+                done = client.invoke(write)
+                assert (done.type, done.node) == ("info", leader.name) and "silent" in done.error, done
+            finally:
+                system.resume(leader)
+        finally:
+            for node in cluster.nodes:
+                system.teardown(node)
