@@ -247,14 +247,14 @@ def _conclude(spec: Spec, run_dir: Path, workload, outcome: _Outcome, progress) 
 
 def _node_checkers(spec: Spec, run_dir: Path, outcome: _Outcome) -> dict:
     """The Raft invariants, from what the nodes said of themselves (HasRoleLog, HasStatus,
-    HasDigests), and liveness."""
+    HasDigests), and liveness (only for a run that went through to its final phase)."""
     kind = systems.get(spec.system)
     statuses = list(roles.read_status(run_dir / store.STATUS)) if (run_dir / store.STATUS).is_file() else []
     out: dict = {}
     changes = list(roles.read_jsonl(run_dir / store.ROLES)) if (run_dir / store.ROLES).is_file() else []
     if changes or statuses or outcome.digests is not None:  # a system that says nothing is not judged on it
         out["invariants"] = RaftInvariants(roles=changes, statuses=statuses, digests=outcome.digests)
-    if spec.liveness_deadline > 0:
+    if spec.liveness_deadline > 0 and outcome.reason is None:  # a run cut short had no final heal to judge
         out["liveness"] = Liveness(spec.liveness_deadline, statuses=statuses, pre_vote=kind.pre_vote,
                                    roles=changes if (run_dir / store.ROLES).is_file() else None)
     return out
