@@ -54,3 +54,10 @@ def raft_checks(results: dict) -> RaftChecks:
 
 def _word(valid: Any) -> str:
     return {True: "valid", False: "invalid"}.get(valid, "unknown")
+
+
+def raft_marks(results: dict) -> list[tuple[int, str]]:
+    """(time in ns, message) of each listed invariant violation that has a time: marks on the
+    report's leader lane."""
+    return [(round(f["time_s"] * 1e9), f.get("message") or f.get("invariant") or "") for f in raft_checks(results).violations
+            if isinstance(f.get("time_s"), (int, float))]

@@ -38,3 +38,14 @@ def test_a_run_only_slow_says_no_data_was_lost(tmp_path):
     html = _with(make_run(tmp_path, n_ops=200, valid=True, seed=1), liveness=liveness)
     assert "Invalid for liveness only: no data lost" in html
     assert "update none in time, read after 0.2 s" in html and "deadline of 5 s" in html
+
+
+def test_violations_are_marked_on_the_leader_lane():
+    from raft_jepsen.reports.perf_graphs import leadership_svg
+    from raft_jepsen.reports.raft_checks import raft_marks
+    from raft_jepsen.reports.timeline import LeaderChange
+
+    marks = raft_marks({"checkers": {"invariants": {"failures": [TWO_LEADERS]}}})
+    assert marks == [(2_500_000_000, TWO_LEADERS["message"])]
+    svg = leadership_svg([LeaderChange(time=0, leader="n1", term=4)], [], 5_000_000_000, marks)
+    assert svg.count('class="violation"') == 1 and "two leaders in term 4" in svg
