@@ -16,7 +16,11 @@ says why); `--nemesis` overrides that for every bug. The table goes to stdout an
                             [--system examples/systems/raftkv.yaml]
 
 `--system` runs another system's switches (by default raftkv's): raftkv described in YAML, say,
-to compare the generic path with the built-in one.
+to compare the generic path with the built-in one. A system without switches (etcd) gets one row,
+the system as it is: how often a run of a system we did not write comes out invalid, with
+`--workload` and `--system-opt KEY=VALUE` (repeatable) choosing what is run:
+
+    python3 bench/detect.py --system etcd --workload append --seeds 5 --out bench/detect-etcd.md
 """
 
 from __future__ import annotations
@@ -84,8 +88,14 @@ def first_blamed_s(results: dict, history: list[Op]) -> float | None:
 
 
 def run_one(bug: str, seed: int, args: argparse.Namespace) -> Outcome:
-    config = {"system": args.system, "bug": [bug], "seed": seed, "time-limit": args.time_limit, "nodes": args.nodes,
-              "store": args.store, "name": f"detect-{bug}"}
+    config = {"system": args.system, "seed": seed, "time-limit": args.time_limit, "nodes": args.nodes,
+              "store": args.store, "name": f"detect-{bug or args.system}"}
+    if bug:
+        config["bug"] = [bug]
+    if args.workload:
+        config["workload"] = args.workload
+    if args.system_opt:
+        config["system-opt"] = list(args.system_opt)
     config.update(RECOMMENDED.get(bug, ({}, ""))[0])  # before --nemesis: that one is for every bug
     if args.nemesis:
         config["nemesis"] = args.nemesis
@@ -107,7 +117,9 @@ def table(rows: dict[str, list[Outcome]], args: argparse.Namespace) -> str:
     lines = [
         f"Detection of `{args.system}`'s switches with `--time-limit {args.time_limit:g}`, {args.nodes} nodes, nemesis `{nemesis}` "
         f"every {interval:g} s "
-        f"unless noted; seeds {args.first_seed}..{args.first_seed + args.seeds - 1}.",
+        + (f"workload `{args.workload}` " if args.workload else "")
+        + (f"`--system-opt {' '.join(args.system_opt)}` " if args.system_opt else "")
+        + f"unless noted; seeds {args.first_seed}..{args.first_seed + args.seeds - 1}.",
         "",
         "| bug | seeds tried | found (invalid) | unknown | median s to first bad op | note |",
         "|---|---|---|---|---|---|",
@@ -119,7 +131,7 @@ def table(rows: dict[str, list[Outcome]], args: argparse.Namespace) -> str:
         median = f"{statistics.median(times):.1f}" if times else "-"
         options, why = RECOMMENDED.get(bug, ({}, ""))
         note = f"{', '.join(f'--{k} {v}' for k, v in options.items())}: {why}" if options else ""
-        lines.append(f"| `{bug}` | {len(outcomes)} | {len(found)} | {len(unknown)} | {median} | {note} |")
+        lines.append(f"| {f'`{bug}`' if bug else '(no switch)'} | {len(outcomes)} | {len(found)} | {len(unknown)} | {median} | {note} |")
     return "\n".join(lines) + "\n"
 
 
@@ -133,11 +145,14 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=5)
     parser.add_argument("--nemesis", help="nemesis for every bug (default: the spec's, or RECOMMENDED)")
     parser.add_argument("--nemesis-interval", type=float, help="seconds between fault operations, for every bug")
+    parser.add_argument("--workload", help="the workload of every run (default: the spec's, or RECOMMENDED)")
+    parser.add_argument("--system-opt", action="append", default=[], metavar="KEY=VALUE",
+                        help="a system option for every run (repeatable)")
     parser.add_argument("--store", default="store")
     parser.add_argument("--out", help="also write the table (and every run's outcome) to this Markdown file")
     args = parser.parse_args()
     known = systems.get(args.system).bugs
-    bugs = [b.strip() for b in (args.bugs or ",".join(known)).split(",") if b.strip()]
+    bugs = [b.strip() for b in (args.bugs or ",".join(known)).split(",") if b.strip()] or [""]  # "": no switch
     unknown = [b for b in bugs if b not in known]
     if unknown:
         sys.exit(f"unknown bug {unknown[0]!r} (expected one of {', '.join(known)})")
@@ -150,7 +165,7 @@ def main() -> None:
             rows.setdefault(bug, []).append(o)
             verdict = {True: "valid", False: "INVALID", "unknown": "unknown"}[o.valid]
             at = f" first bad op at {o.first_blamed_s:.1f} s" if o.first_blamed_s is not None else ""
-            line = f"{bug:<18} seed {seed:<3} {verdict:<8}{at} ({o.wall_s:.0f} s wall){': ' + o.note if o.note else ''}"
+            line = f"{bug or '(no switch)':<18} seed {seed:<3} {verdict:<8}{at} ({o.wall_s:.0f} s wall){': ' + o.note if o.note else ''}"
             print(line, flush=True)
             log.append(line)
     out = table(rows, args)

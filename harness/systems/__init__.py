@@ -27,6 +27,7 @@ from raft_jepsen.harness.systems.base import Setup, System, SystemKind
 MODULES: dict[str, str] = {
     "raftkv": "raft_jepsen.harness.systems.raftkv",
     "maelstrom": "raft_jepsen.harness.systems.maelstrom",
+    "etcd": "raft_jepsen.harness.systems.etcd",
 }
 ENTRY_POINTS = "raft_jepsen.systems"  # the entry-point group plugins add systems through
 _REGISTERED: dict[str, SystemKind] = {}
