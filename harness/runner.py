@@ -255,7 +255,7 @@ def _node_checkers(spec: Spec, run_dir: Path, outcome: _Outcome) -> dict:
     if changes or statuses or outcome.digests is not None:  # a system that says nothing is not judged on it
         out["invariants"] = RaftInvariants(roles=changes, statuses=statuses, digests=outcome.digests)
     if spec.liveness_deadline > 0 and outcome.reason is None:  # a run cut short had no final heal to judge
-        out["liveness"] = Liveness(spec.liveness_deadline, statuses=statuses, pre_vote=kind.pre_vote,
+        out["liveness"] = Liveness(spec.liveness_deadline, statuses=statuses, pre_vote=kind.pre_votes(kind.parse_options(dict(spec.system_opts))),
                                    roles=changes if (run_dir / store.ROLES).is_file() else None)
     return out
 

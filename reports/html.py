@@ -19,8 +19,8 @@ import jinja2
 from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.history import pair
 from raft_jepsen.reports import linearizability_view, perf_graphs
-from raft_jepsen.reports.raft_checks import raft_checks, raft_marks
 from raft_jepsen.reports.perf import LATENCY_BINS, perf
+from raft_jepsen.reports.raft_checks import raft_checks, raft_marks
 from raft_jepsen.reports.run_folder import RunFolder, load_run
 from raft_jepsen.reports.timeline import faults, leader_changes
 
