@@ -8,7 +8,8 @@ Three checks, all on the history's time axis, with the deadline N (`--liveness-d
   invoked after it succeed within N s; the runner's liveness probe sends the workload's
   operations for up to N s after the heal, until both have succeeded;
 - outside fault windows, no stretch longer than N s without a successful update (the time
-  inside any fault's window, from its start record to its stop record, does not count);
+  inside any fault's window, from its start record to its stop record, does not count, nor the
+  final heal, when no client is asked anything);
 - with pre-vote on (the system says so), while exactly one node that does not lead is cut off
   or stopped, alone, and for `SETTLE_S` after it returns, the other nodes stay in the term and
   with the leader they had when it began (no disruptive elections), from the status monitor.
@@ -77,7 +78,11 @@ def liveness(history: list[Op], deadline_s: float, statuses: list[NodeStatus], p
                                  "message": f"no {what} succeeded within {deadline_s:g} s of the final heal at "
                                             f"{_s(heal)} s ({took})"})
 
-    gap = longest_write_gap(calls, windows)
+    quiet = windows
+    if heal is not None:  # between the workload's last invocation and the final heal nobody asks anything
+        before = [c.invoke.time for c in calls if c.invoke.time < heal]
+        quiet = sorted([*windows, (max(before, default=heal), heal, None)], key=lambda w: w[0])
+    gap = longest_write_gap(calls, quiet)
     result["longest_write_gap"] = gap
     if gap is not None and gap["length_s"] > deadline_s:
         failures.append({"check": "write-gap", "time_s": gap["from_s"],
