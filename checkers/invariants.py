@@ -240,13 +240,12 @@ def _committed_logs_differ(statuses: list[NodeStatus]) -> list[dict]:
                                        f"their committed logs differ"})
                 break
         else:
-            for lo, hi, term in runs:
+            for lo, hi, term in runs:  # extend the reference past what it covers: always at its end
                 if hi > covered:
                     start = max(lo, covered + 1) if starts else lo
-                    if start not in reference:
+                    if not starts or reference[starts[-1]][0] != term:  # a new run of terms
                         starts.append(start)
-                        starts.sort()
-                    reference[start] = (term, s)
+                        reference[start] = (term, s)
                     covered = hi
     return out
 
@@ -279,11 +278,12 @@ def _leader_incomplete(statuses: list[NodeStatus]) -> list[dict]:
         if top is None or commit > top[0]:
             top = (commit, s)
         best_below.append((term, top[0], top[1]))
+    terms = [b[0] for b in best_below]
     for lead in leaders:
-        below = [b for b in best_below if b[0] < lead.term]
-        if not below or (lead.node, lead.term) in reported:
+        k = bisect.bisect_left(terms, lead.term)  # best_below[k - 1]: the last report at a lower term
+        if k == 0 or (lead.node, lead.term) in reported:
             continue
-        _, commit, who = below[-1]
+        _, commit, who = best_below[k - 1]
         if commit > lead.last_index:
             reported.add((lead.node, lead.term))
             out.append({"invariant": "leader-incomplete", "nodes": sorted({lead.node, who.node}), "term": lead.term,
