@@ -11,6 +11,10 @@ from __future__ import annotations
 from raft_jepsen.checkers.core import Checker, compose
 from raft_jepsen.harness.errors import HistoryError
 from raft_jepsen.harness.history import Op, pair
+from raft_jepsen.harness.history.verdicts import worst
+
+# Checkers of liveness: a run they alone find invalid lost no data, the cluster was only slow.
+LIVENESS = ("availability", "liveness")
 
 
 def malformed(history: list[Op]) -> str | None:
@@ -60,8 +64,10 @@ def _why_unknown(name: str, result: dict) -> str:
 def anomaly(results: dict[str, dict]) -> str | None:
     """The first anomaly found, in one line that leads with a plain sentence: a failure's
     `explanation` (the linearizability checker's minimal explanation) or its `message` without
-    the anomaly's name, then in brackets the checker, the anomaly, the key and the operations."""
-    for name, result in results.items():
+    the anomaly's name, then in brackets the checker, the anomaly, the key and the operations.
+    A safety checker's anomaly comes before a liveness one's."""
+    ordered = sorted(results.items(), key=lambda item: item[0] in LIVENESS)
+    for name, result in ordered:
         if result.get("valid") is False:
             failures = result.get("failures") or []
             if failures and isinstance(failures[0], dict):
@@ -89,3 +95,19 @@ def _sentence(failure: dict, kind: str | None) -> str:
     if kind and message.startswith(f"{kind}: "):  # "lost: acknowledged append ...": the name goes last
         return message[len(kind) + 2:]
     return message
+
+
+def safety_and_liveness(results: dict[str, dict]) -> dict:
+    """The verdict split in two for results.json: `safety` over every checker but the liveness
+    ones, `liveness` over those (absent when none ran)."""
+    out: dict = {"safety": worst(r.get("valid", "unknown") for n, r in results.items() if n not in LIVENESS)}
+    ran = [r.get("valid", "unknown") for n, r in results.items() if n in LIVENESS]
+    if ran:
+        out["liveness"] = worst(ran)
+    return out
+
+
+def liveness_only(results: dict[str, dict]) -> bool:
+    """Whether only liveness checkers found the run invalid: slow, but no data lost."""
+    split = safety_and_liveness(results)
+    return split.get("liveness") is False and split["safety"] is not False

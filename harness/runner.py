@@ -11,11 +11,15 @@
  5. nemesis setup (which heals anything left over)
  6. the workload: client ops at `rate` plus faults every `nemesis-interval`, for `time-limit`
  7. heal every fault (the final phase's heal ops; then nemesis teardown, always)
- 8. recovery: wait `recovery-time` seconds
- 9. final reads of every key through every node; then each node's state digest (HasDigests)
+ 8. recovery: wait `recovery-time` seconds (after the probe of 9)
+ 9. the liveness probe (the workload's ops until an update and a read succeed, up to
+    `liveness-deadline` s), the recovery wait, final reads of every key through every node; then
+    each node's state digest (HasDigests). A status monitor (HasStatus) polls every node from 6
+    to here: status.jsonl
 10. collect the node logs into nodes/<n>/, and the role changes they tell into roles.jsonl
 11. tear the system and the cluster down: always (finally), unless leave-running
-12. check: the history well formed and not too thin, then the workload's checkers and stats
+12. check: the history well formed and not too thin, then the workload's checkers and stats,
+    the Raft invariants (from roles.jsonl, status.jsonl, digests) and liveness
 13. results.json: the run's outcome (the CLI then writes report.html and JUnit)
 
 A nemesis that raises (anything but a fault it records as skipped or indeterminate) is the
@@ -45,13 +49,15 @@ from typing import Callable, Iterator
 from raft_jepsen import workloads
 from raft_jepsen.checkers import verdict
 from raft_jepsen.checkers.coverage import Coverage
-from raft_jepsen.checkers.state import StateAgreement
+from raft_jepsen.checkers.invariants import RaftInvariants
+from raft_jepsen.checkers.liveness import Liveness
 from raft_jepsen.checkers.stats import Stats
-from raft_jepsen.harness import store
+from raft_jepsen.harness import store, systems
 from raft_jepsen.harness.backend import Backend, real
 from raft_jepsen.harness.errors import RaftJepsenError
-from raft_jepsen.harness.generator.core import rate, time_limit, with_nemesis
+from raft_jepsen.harness.generator.core import clients, phases, rate, sleep, time_limit, with_nemesis
 from raft_jepsen.harness.generator.faults import fault_schedule, final_phase
+from raft_jepsen.harness.generator.probe import probe
 from raft_jepsen.harness.health import wait_healthy
 from raft_jepsen.harness.history import NEMESIS, HistoryWriter, Op, read_jsonl, roles, verdicts
 from raft_jepsen.harness.history.roles import Digest, RoleChange
@@ -59,6 +65,7 @@ from raft_jepsen.harness.interpreter import Interpreter
 from raft_jepsen.harness.nemesis.package import Package
 from raft_jepsen.harness.nodes import Node
 from raft_jepsen.harness.spec import Spec
+from raft_jepsen.harness.status_monitor import StatusMonitor
 from raft_jepsen.harness.systems.base import Client, HasDigests, HasLogs, HasRoleLog, System
 
 HEALTH_DEADLINE_S = 30.0
@@ -161,6 +168,7 @@ def _exercise(spec, nodes, system, package: Package, workload, rng, run_dir, sto
             return
         t0 = time.monotonic_ns()  # time 0 of the history: the fault timetable counts from here
         outcome.started_epoch_ns = time.time_ns()
+        monitor = StatusMonitor(system, nodes).start()
         interpreter = Interpreter(
             nodes=nodes,
             open_client=open_client,
@@ -182,10 +190,16 @@ def _exercise(spec, nodes, system, package: Package, workload, rng, run_dir, sto
                 progress(f"healing, {spec.recovery_time:g} s to recover, final reads")
                 heals = [{"f": f} for f in package.final]
                 reads = workload.final_reads(spec, [n.name for n in nodes], list(keys))
-                if interpreter.run(final_phase(heals, spec.recovery_time, reads)):  # 7, 8, 9
+                final = final_phase(heals, spec.recovery_time, reads)
+                if spec.liveness_deadline > 0:
+                    live = probe(workload.generator(spec), spec.rate, spec.liveness_deadline)
+                    final = phases(final_phase(heals, 0, live), sleep(spec.recovery_time), clients(reads))
+                if interpreter.run(final):  # 7, 8, 9
                     outcome.digests = _digests(system, nodes, outcome)
         finally:
             interpreter.close()
+            monitor.write(run_dir / store.STATUS, outcome.started_epoch_ns)
+            outcome.warnings += monitor.errors
             _heal(package, outcome)  # 7: heal everything, whatever happened above
             outcome.duration_s = round((time.monotonic_ns() - t0) / 1e9, 3)
         if outcome.harness_failure is not None:
@@ -216,11 +230,9 @@ def _conclude(spec: Spec, run_dir: Path, workload, outcome: _Outcome, progress) 
     """Steps 12-13."""
     progress("checking the history")
     history = list(read_jsonl(run_dir / store.HISTORY))
-    checkers = {**workload.checkers(spec), "stats": Stats()}
+    checkers = {**workload.checkers(spec), "stats": Stats(), **_node_checkers(spec, run_dir, outcome)}
     if spec.nemesis and outcome.reason is None:  # a run cut short says why it is unknown already
         checkers["coverage"] = Coverage(spec.nemesis)
-    if outcome.digests is not None:
-        checkers["state"] = StateAgreement(outcome.digests)
     valid, reason, results = verdict.judge(history, checkers)
     if outcome.harness_failure is not None:  # our crash: whatever the partial history shows, exit 2
         found = verdict.anomaly(results) if valid is False else None
@@ -245,12 +257,28 @@ def _conclude(spec: Spec, run_dir: Path, workload, outcome: _Outcome, progress) 
         "nodes": outcome.nodes,
         "op_counts": counts,
         "checkers": results,
+        **verdict.safety_and_liveness(results),
         "warnings": outcome.warnings,
     }
     if outcome.digests is not None:
         document["digests"] = {n: (asdict(d) if d else None) for n, d in outcome.digests.items()}
     store.write_results(run_dir, document)
     return RunResult(spec, run_dir, valid, reason, document)
+
+
+def _node_checkers(spec: Spec, run_dir: Path, outcome: _Outcome) -> dict:
+    """The Raft invariants, from what the nodes said of themselves (HasRoleLog, HasStatus,
+    HasDigests), and liveness (only for a run that went through to its final phase)."""
+    kind = systems.get(spec.system)
+    statuses = list(roles.read_status(run_dir / store.STATUS)) if (run_dir / store.STATUS).is_file() else []
+    out: dict = {}
+    changes = list(roles.read_jsonl(run_dir / store.ROLES)) if (run_dir / store.ROLES).is_file() else []
+    if changes or statuses or outcome.digests is not None:  # a system that says nothing is not judged on it
+        out["invariants"] = RaftInvariants(roles=changes, statuses=statuses, digests=outcome.digests)
+    if spec.liveness_deadline > 0 and outcome.reason is None:  # a run cut short had no final heal to judge
+        out["liveness"] = Liveness(spec.liveness_deadline, statuses=statuses, pre_vote=kind.pre_votes(kind.parse_options(dict(spec.system_opts))),
+                                   roles=changes if (run_dir / store.ROLES).is_file() else None)
+    return out
 
 
 def _new_run_dir(spec: Spec) -> Path:

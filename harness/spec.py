@@ -54,6 +54,9 @@ class Spec:
     until_invalid: bool = False  # with test_count: stop at the first invalid run
     recovery_time: float = 5.0
     availability_window: float = 10.0  # longest stretch without a successful op before invalid
+    # After the final heal, a write and a read must succeed within this many seconds, and no
+    # stretch outside faults may go longer without a successful write; 0: no liveness checks.
+    liveness_deadline: float = 10.0
     leave_running: bool = False
     junit: str | None = None
     store: str = "store"
@@ -278,6 +281,9 @@ OPTIONS: dict[str, Option] = {
         Option("recovery-time", "recovery_time", _number(0, 3600), "seconds to recover after healing, before the final reads, 0 to 3600", "S"),
         Option("availability-window", "availability_window", _number(0, 86400, above_minimum=True),
                "longest window without a successful operation before the run is invalid", "S"),
+        Option("liveness-deadline", "liveness_deadline", _number(0, 3600),
+               "seconds within which, after the final heal, a write and a read must succeed (and the longest "
+               "stretch outside faults without a successful write); 0 turns the liveness checks off", "S"),
         Option("leave-running", "leave_running", _flag, "leave the cluster up after the run", kind="switch"),
         Option("junit", "junit", _optional_path, "also write JUnit XML to FILE", "FILE"),
         Option("store", "store", _path_text, "store directory for runs", "DIR"),

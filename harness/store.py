@@ -27,6 +27,7 @@ HISTORY = "history.jsonl"
 RESULTS = "results.json"
 NODES = "nodes"
 ROLES = "roles.jsonl"
+STATUS = "status.jsonl"  # the status monitor: what each node said of itself during the run
 LATEST = "latest"
 CRASH = "crash.txt"
 

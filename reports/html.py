@@ -20,6 +20,7 @@ from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.history import pair
 from raft_jepsen.reports import linearizability_view, perf_graphs
 from raft_jepsen.reports.perf import LATENCY_BINS, perf
+from raft_jepsen.reports.raft_checks import raft_checks, raft_marks
 from raft_jepsen.reports.run_folder import RunFolder, load_run
 from raft_jepsen.reports.timeline import faults, leader_changes
 
@@ -65,6 +66,7 @@ def render(run: RunFolder) -> str:
     data = {"details": {v.anchor: v.details for v in views}}
     return _env.get_template("report.html.j2").render(
         r=r,
+        raft=raft_checks(r),
         title=f"{r.get('test', run.path.name)} · {_verdict(r['valid'])}",
         verdict=_verdict(r["valid"]),
         run_dir=str(run.path),
@@ -77,7 +79,7 @@ def render(run: RunFolder) -> str:
         perf=stats,
         latency_svg=perf_graphs.latency_svg(stats, fault_list, leaders, duration),
         throughput_svg=perf_graphs.throughput_svg(stats, fault_list, leaders, duration),
-        leadership_svg=perf_graphs.leadership_svg(leaders, fault_list, duration) if leaders else None,
+        leadership_svg=perf_graphs.leadership_svg(leaders, fault_list, duration, raft_marks(r)) if leaders else None,
         node_files=run.node_files,
         notes=notes,
         open_calls=sum(1 for c in calls if c.complete is None),

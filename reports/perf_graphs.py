@@ -101,8 +101,10 @@ def throughput_svg(perf: Perf, faults: list[Fault], leaders: list[LeaderChange],
     return "".join(parts) + "</svg>"
 
 
-def leadership_svg(leaders: list[LeaderChange], faults: list[Fault], duration: int) -> str:
-    """Who led when: one segment per announced leadership, named when the name fits."""
+def leadership_svg(leaders: list[LeaderChange], faults: list[Fault], duration: int,
+                   marks: list[tuple[int, str]] = ()) -> str:
+    """Who led when: one segment per announced leadership, named when the name fits; `marks`
+    (time, what) are Raft invariant violations, drawn as red ticks across the lane."""
     frame = _Frame(duration, height=STRIP_H + B)
     nodes = sorted({c.leader for c in leaders})
     parts = [_open("leader-graph", "leader over run time", height=STRIP_H + B), *frame.background(faults, [])]
@@ -116,6 +118,10 @@ def leadership_svg(leaders: list[LeaderChange], faults: list[Fault], duration: i
             parts.append(f'<text class="leader-label" x="{x0 + 4:.1f}" y="{T + 16}">{escape(label)}</text>')
         elif len(c.leader) * CHAR_W + 6 <= x1 - x0:
             parts.append(f'<text class="leader-label" x="{x0 + 3:.1f}" y="{T + 16}">{escape(c.leader)}</text>')
+    for t, what in marks:
+        x = frame.x(t)
+        parts.append(f'<g class="violation"><line x1="{x:.1f}" x2="{x:.1f}" y1="{T}" y2="{STRIP_H - 4}"/>'
+                     f'<path d="M{x - 5:.1f},{T} L{x + 5:.1f},{T} L{x:.1f},{T + 7} Z"/><title>{escape(what)}</title></g>')
     parts += frame.x_axis()
     return "".join(parts) + "</svg>"
 

@@ -13,6 +13,7 @@ import textwrap
 from dataclasses import replace
 from pathlib import Path
 
+from raft_jepsen.checkers import verdict
 from raft_jepsen.harness import spec as specs
 from raft_jepsen.harness.cli.progress import Progress
 from raft_jepsen.harness.errors import UsageError
@@ -146,5 +147,7 @@ def _verdict_line(result: RunResult) -> str:
     if result.valid is True:
         return f"valid: no anomaly in {counts.get('ok', 0)} successful of {counts.get('invoke', 0)} operations"
     if result.valid is False:
-        return f"INVALID: {result.anomaly or 'a checker found an anomaly'}"
+        # A safety anomaly leads; a run only slow says so in the verdict word itself.
+        only_slow = verdict.liveness_only(result.results.get("checkers", {}))
+        return f"INVALID{' (liveness only: no data lost)' if only_slow else ''}: {result.anomaly or 'a checker found an anomaly'}"
     return f"UNKNOWN: {result.reason or 'a checker could not decide'}"

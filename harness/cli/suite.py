@@ -92,7 +92,8 @@ def main(args: argparse.Namespace) -> int:
         r = _run_one(run_command.run_config, run)
         results.append(r)
         mark = "ok  " if _as_expected(r) else "FAIL"
-        print(f"[{n}/{len(plan)}] {mark} {_verdict(r)}{'' if r['expect'] == 'valid' else ' (expected invalid)'}: "
+        slow = " (liveness only: no data lost)" if r.get("liveness") is False and r.get("safety") is not False else ""
+        print(f"[{n}/{len(plan)}] {mark} {_verdict(r)}{slow}{'' if r['expect'] == 'valid' else ' (expected invalid)'}: "
               f"{run.label}" + (f" — {r['reason']}" if r.get("reason") else "") +
               (f" → {r['run_dir']}/report.html" if r.get("run_dir") else ""), flush=True)
     if args.junit:

@@ -15,7 +15,14 @@ history, and why:
   kernel accepts them too, so "connected" alone does not mean a node will read the command;
 - a timeout, or the connection lost after the request was sent → `info`: it may have reached
   the node and be applied later. The connection is dropped, so a late reply cannot be mistaken
-  for the answer to a later request.
+  for the answer to a later request;
+- a node gone silent (paused, or its host frozen) is given up sooner than `timeout`: when a
+  request has waited `SILENT_AFTER_S`, a `status` is asked on a fresh connection, and if that is
+  not answered within `PROBE_TIMEOUT_S` the request ends `info` at once. A live node answers
+  status at once even while a command waits for its commit, so only silence is cut short.
+  Otherwise every client that followed a redirect to a paused leader would wait out the whole
+  timeout there, and the history's failover would measure the client's timeout, not the
+  cluster's election. A new connection's handshake likewise waits `HANDSHAKE_TIMEOUT_S` at most.
 
 The completion's `node` is the node that gave the final answer (or was being asked).
 
@@ -43,6 +50,9 @@ MAX_REDIRECTS = 2
 RETRY_BACKOFF_S = 0.25  # between retries: long enough for a redirect target to have been elected
 _HANDSHAKE = b'{"id": 0, "op": "status"}\n'  # id 0: commands are numbered from 1
 TIMEOUT_S = 3.0  # above raftkv's own 2 s commit wait, so its definite/indefinite answer comes first
+SILENT_AFTER_S = 0.5  # a request unanswered this long: is the node still there? (module docstring)
+PROBE_TIMEOUT_S = 0.25  # a live node answers status in milliseconds, even under packet delays
+HANDSHAKE_TIMEOUT_S = 0.5  # the same status, on a new connection
 
 
 class _NotSent(Exception):
@@ -61,6 +71,7 @@ class ProtocolClient:
         timeout: float = TIMEOUT_S,
         retries: int = 0,
         backoff: float = RETRY_BACKOFF_S,
+        silent_after: float = SILENT_AFTER_S,
     ):
         """`peers`: every node's client address by name, to follow redirects to the leader and
         to retry through. `retries`: how many times a command whose outcome is unknown is sent
@@ -69,6 +80,7 @@ class ProtocolClient:
         self._timeout = timeout
         self._retries = retries
         self._backoff = backoff
+        self._silent_after = silent_after
         self._home: str | None = None
         self._conns: dict[str, tuple[socket.socket, object]] = {}
         self._client = f"c-{secrets.token_hex(4)}"  # with seq, names each command exactly once
@@ -129,6 +141,9 @@ class ProtocolClient:
         sock, reader = self._connection(node)
         try:
             sock.sendall(json.dumps(request).encode() + b"\n")
+            if not self._answers_or_lives(node, sock):
+                self._drop(node)
+                raise _Unknown("timeout (node silent: no status answer either)")
             line = reader.readline()
         except socket.timeout:
             self._drop(node)
@@ -149,6 +164,21 @@ class ProtocolClient:
             raise _Unknown("reply does not answer the request")
         return reply
 
+    def _answers_or_lives(self, node: str, sock: socket.socket) -> bool:
+        """False when the node has not answered within `silent_after` and does not answer a
+        status on a fresh connection either; True otherwise (the reply is then read as usual,
+        within the socket's own timeout)."""
+        if self._silent_after >= self._timeout:
+            return True
+        try:
+            readable, _, _ = select.select([sock], [], [], self._silent_after)
+        except OSError:
+            return True  # the read that follows reports it
+        if readable:
+            return True
+        addr = self._peers.get(node)
+        return addr is None or status(addr, min(PROBE_TIMEOUT_S, self._timeout)) is not None
+
     def _connection(self, node: str):
         held = self._conns.get(node)
         if held is not None and _closed_by_peer(held[0]):
@@ -163,19 +193,20 @@ class ProtocolClient:
 
     def _connect(self, addr: tuple[str, int]):
         """A connection to a node that has answered on it (see the module docstring)."""
+        handshake = min(self._timeout, HANDSHAKE_TIMEOUT_S)
         try:
-            sock = socket.create_connection(addr, timeout=self._timeout)
+            sock = socket.create_connection(addr, timeout=handshake)
         except socket.timeout:
             raise _NotSent("connect timeout") from None
         except OSError as e:
             raise _NotSent(f"cannot connect ({e.strerror or type(e).__name__})") from None
-        sock.settimeout(self._timeout)
         reader = sock.makefile("rb")
         try:
             sock.sendall(_HANDSHAKE)
             reply = json.loads(reader.readline() or b"null")
         except (OSError, ValueError):  # reset, hung up, timed out (socket.timeout is an OSError)
             reply = None
+        sock.settimeout(self._timeout)
         if not (isinstance(reply, dict) and reply.get("id") == 0):
             reader.close()
             sock.close()
@@ -197,13 +228,15 @@ def _closed_by_peer(sock: socket.socket) -> bool:
         return True
 
 
-def status(addr: tuple[str, int], timeout: float = 1.0) -> dict | None:
+def status(addr: tuple[str, int], timeout: float = 1.0, **extra: bool) -> dict | None:
     """A node's `status` reply (a dict with `ok: true` and an integer `term`), or None when it
-    does not answer so within `timeout`."""
+    does not answer so within `timeout`. `extra` asks for more (raftkv: `digest=True`, a hash of
+    its applied state; `terms=True`, its committed log's terms)."""
+    request = json.dumps({"id": 0, "op": "status", **extra}).encode() + b"\n" if extra else _HANDSHAKE
     try:
         with socket.create_connection(addr, timeout=timeout) as sock:
             sock.settimeout(timeout)
-            sock.sendall(_HANDSHAKE)
+            sock.sendall(request)
             line = sock.makefile("rb").readline()
         reply = json.loads(line)
     except (OSError, ValueError):

@@ -34,6 +34,12 @@ class NodeStatus:
     leader: str | None = None
     commit_index: int | None = None  # highest log index it knows committed
     applied_index: int | None = None  # highest log index applied to its state
+    commit_term: int | None = None  # the term of the entry at commit_index, when it says
+    last_index: int | None = None  # its log's last index
+    started: int | None = None  # epoch ns when its process began: a change means a restart
+    # The committed prefix of its log: (first index, term) of each run of one term, up to
+    # commit_index (from its snapshot's index, when it has one).
+    commit_terms: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +76,40 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[RoleChange]:
                 term=term if _is_int64(term) else None,
                 leader=leader if isinstance(leader, str) else None,
             )
+
+
+def write_status(path: str | os.PathLike, statuses: Iterable[NodeStatus]) -> None:
+    """status.jsonl: what the status monitor heard, one poll answer a line, times on the
+    history's axis (ns since the run began)."""
+    with open(path, "w", encoding="utf-8") as f:
+        for status in statuses:
+            f.write(json.dumps({k: v for k, v in asdict(status).items() if v is not None}) + "\n")
+
+
+def read_status(path: str | os.PathLike) -> Iterator[NodeStatus]:
+    """The status answers of a run folder; damaged lines and fields are skipped."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(d, dict) or not _is_int64(d.get("time")) or not isinstance(d.get("node"), str):
+                continue
+            ints = {k: d[k] if _is_int64(d.get(k)) else None
+                    for k in ("term", "commit_index", "applied_index", "commit_term", "last_index", "started")}
+            role, leader = d.get("role"), d.get("leader")
+            yield NodeStatus(time=d["time"], node=d["node"], role=role if isinstance(role, str) else None,
+                             leader=leader if isinstance(leader, str) else None,
+                             commit_terms=term_runs(d.get("commit_terms")), **ints)
+
+
+def term_runs(value: object) -> tuple[tuple[int, int], ...] | None:
+    """`[[first index, term], ...]` as a node reports it, or None when it is not that shape."""
+    if not isinstance(value, list) or not all(isinstance(r, list) and len(r) == 2 and all(map(_is_int64, r))
+                                              for r in value):
+        return None
+    return tuple((r[0], r[1]) for r in value)
 
 
 def _is_int64(v: object) -> bool:

@@ -174,10 +174,18 @@ class SystemKind:
     # Whether the node reads the wall clock through libc, so that libfaketime (the clock faults)
     # reaches it; False for Go binaries (etcd), which read it through the vDSO.
     clock_via_libc: bool = True
+    # Whether its nodes pre-vote (Raft thesis §9.6), always or as its parsed options say: then one
+    # node cut off and back must not disrupt the others' leader and term, and the liveness
+    # checker holds it to that.
+    pre_vote: bool | Callable[[Mapping[str, Any]], bool] = False
 
     def can(self, ability: type) -> bool:
         """Whether this kind's adapter has `ability` (Killable, Pausable, HasPrimaries, ...)."""
         return isinstance(self.adapter, type) and issubclass(self.adapter, ability)
+
+    def pre_votes(self, options: Mapping[str, Any]) -> bool:
+        """Whether its nodes pre-vote with these parsed options."""
+        return bool(self.pre_vote(options) if callable(self.pre_vote) else self.pre_vote)
 
     def parse_options(self, raw: Mapping[str, str]) -> dict[str, Any]:
         """Every option with its value: given ones parsed, the rest at their defaults.

@@ -369,6 +369,7 @@ KIND = SystemKind(
     workloads=WORKLOADS,
     data_dirs=(DATA_DIR,),
     clock_via_libc=False,  # a Go binary: time through the vDSO, out of libfaketime's reach
+    pre_vote=lambda options: options.get("pre-vote", False),
     options={
         "reads": SystemOption(choice("linearizable", "serializable"), "linearizable",
                               "linearizable (ReadIndex through the leader) or serializable (the member's local state)"),

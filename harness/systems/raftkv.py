@@ -11,12 +11,14 @@ which the `role` events give the report's leader lane."""
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Iterator
 
 from raft_jepsen.harness.clients import protocol
 from raft_jepsen.harness.clients.protocol import ProtocolClient
-from raft_jepsen.harness.history.roles import ROLES, RoleChange
+from raft_jepsen.harness.history import roles
+from raft_jepsen.harness.history.roles import ROLES, Digest, NodeStatus, RoleChange
 from raft_jepsen.harness.nodes import Node
 from raft_jepsen.harness.systems.base import Client, Setup, SystemKind, SystemOption
 from raft_jepsen.harness.systems.daemon import Daemon
@@ -28,6 +30,7 @@ PID_FILE = "/run/rj/node.pid"
 LOG_FILE = "/var/log/rj/node.log"
 DATA_DIR = "/var/lib/raftkv"
 CODE_DIR = "/opt/raftkv"
+DIGEST_WAIT_S = 5.0  # for the nodes to reach one applied index once healed and recovered
 SNAPSHOT_EVERY = 10000  # the node's own default: compact the log after this many applied entries
 
 
@@ -44,7 +47,8 @@ def _flag(text: str) -> bool:
 
 
 class RaftKV:
-    """System adapter for raftkv: Killable, Pausable, HasPrimaries, HasSnapshots, HasLogs, HasRoleLog."""
+    """System adapter for raftkv: Killable, Pausable, HasPrimaries, HasSnapshots, HasLogs,
+    HasRoleLog, HasStatus, HasDigests."""
 
     def __init__(self, setup: Setup):
         self.nodes = list(setup.nodes)
@@ -98,6 +102,31 @@ class RaftKV:
             return None
         return s["last_index"], s["snapshot_index"]
 
+    def status(self, node: Node) -> NodeStatus | None:
+        return _node_status(node.name, protocol.status(node.client_addr, 1.0, terms=True))
+
+    def digests(self, nodes: list[Node]) -> dict[str, Digest | None]:
+        """Waits (up to DIGEST_WAIT_S) until every answering node has applied all it knows
+        committed, at one index, then asks each for the digest of its state: nodes caught up
+        with each other must agree. A node that does not answer, or is at another index, is
+        still reported at its own point (the checker compares only nodes at the same one)."""
+        deadline = time.monotonic() + DIGEST_WAIT_S
+        while True:
+            with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+                seen = list(pool.map(status, nodes))
+            points = {(s.get("last_applied"), s.get("commit_index")) for s in seen if s}
+            settled = len(points) == 1 and len({a for a, c in points if a == c}) == 1
+            if settled or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+            replies = list(pool.map(lambda n: protocol.status(n.client_addr, 1.0, digest=True), nodes))
+        out: dict[str, Digest | None] = {}
+        for node, reply in zip(nodes, replies):
+            ok = reply and isinstance(reply.get("digest"), str) and isinstance(reply.get("last_applied"), int)
+            out[node.name] = Digest(at=reply["last_applied"], digest=reply["digest"]) if ok else None
+        return out
+
     def log_files(self, node: Node) -> list[str]:
         return [LOG_FILE]
 
@@ -141,6 +170,30 @@ def status(node: Node, timeout: float = 1.0) -> dict | None:
     return protocol.status(node.client_addr, timeout)
 
 
+def _node_status(name: str, reply: dict | None) -> NodeStatus | None:
+    if reply is None:
+        return None
+
+    def integer(key: str) -> int | None:
+        v = reply.get(key)
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+    started = reply.get("started")
+    return NodeStatus(
+        time=time.time_ns(),  # the harness's clock, as the history's: the node's may be faked
+        node=name,
+        role=reply.get("role") if reply.get("role") in ROLES else None,
+        term=integer("term"),
+        leader=reply.get("leader") if isinstance(reply.get("leader"), str) else None,
+        commit_index=integer("commit_index"),
+        applied_index=integer("last_applied"),
+        commit_term=integer("commit_term"),
+        last_index=integer("last_index"),
+        started=round(started * 1e9) if isinstance(started, (int, float)) and not isinstance(started, bool) else None,
+        commit_terms=roles.term_runs(reply.get("commit_terms")),
+    )
+
+
 KIND = SystemKind(
     name="raftkv",
     about="the bundled Raft key-value node, with switches that reproduce real designs' flaws (--bug)",
@@ -150,6 +203,7 @@ KIND = SystemKind(
     workloads=("register", "kv", "append", "set"),
     bugs=BUGS,
     data_dirs=(DATA_DIR,),
+    pre_vote=True,
     options={
         "simulate-page-cache": SystemOption(
             _flag, True, "keep unsynced writes in memory, so that kill -9 loses them as a power cut would"),

@@ -26,6 +26,8 @@ Bug switches (bugs.py) are checked where the flaw lives, each in one place.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import random
 import time
 from collections import deque
@@ -94,6 +96,7 @@ class Node:
         self.storage = storage
         self.transport = transport
         self.loop = asyncio.get_running_loop()
+        self.started = time.time()
 
         loaded = storage.load()
         self.term, self.voted_for = loaded.term, loaded.vote
@@ -804,13 +807,34 @@ class Node:
             self.transfer_waiter.set_result(new_leader)
         self.transfer_target = self.transfer_waiter = None
 
-    def status(self) -> dict:
-        return {"node": self.id, "role": self.role, "term": self.term, "leader": self.leader,
-                "commit_index": self.commit, "last_applied": self.applied,
-                "last_index": self.log.last_index, "snapshot_index": self.log.snap_index,
-                "members": sorted(self.members), "time": time.time(),
-                "election_timeout_ms": round(self.current_timeout * 1000, 3),
-                "bugs": self.bugs.names()}
+    def committed_terms(self) -> list:
+        """The committed prefix of the log this node holds, as [first index, term] of each run of
+        one term (from the snapshot's index): enough to compare two nodes' committed entries."""
+        runs = [[self.log.snap_index, self.log.snap_term]] if self.log.snap_index else []
+        for entry in self.log.slice(self.log.snap_index + 1, max(0, self.commit - self.log.snap_index)):
+            if not runs or runs[-1][1] != entry["t"]:
+                runs.append([entry["i"], entry["t"]])
+        return runs
+
+    def status(self, digest: bool = False, terms: bool = False) -> dict:
+        """`commit_term` (the term of the entry at the commit index, when the log still has it)
+        and `started` (when this process began) let the harness check that committed entries
+        are never replaced, across restarts; `digest` (asked for: it costs a pass over the
+        data) hashes the applied state at `last_applied`, for comparing replicas; `terms` (asked
+        for: a pass over the committed log) adds `commit_terms`."""
+        reply = {"node": self.id, "role": self.role, "term": self.term, "leader": self.leader,
+                 "commit_index": self.commit, "commit_term": self.log.term_at(self.commit),
+                 "last_applied": self.applied,
+                 "last_index": self.log.last_index, "snapshot_index": self.log.snap_index,
+                 "members": sorted(self.members), "time": time.time(), "started": self.started,
+                 "election_timeout_ms": round(self.current_timeout * 1000, 3),
+                 "bugs": self.bugs.names()}
+        if terms:
+            reply["commit_terms"] = self.committed_terms()
+        if digest:
+            data = json.dumps(self.sm.data, sort_keys=True, separators=(",", ":")).encode()
+            reply["digest"] = hashlib.sha256(data).hexdigest()
+        return reply
 
     def inspect(self) -> dict:
         """Test-only: the log's (index, term) pairs and the state machine's data."""

@@ -128,7 +128,7 @@ class ClientServer:
                 cmd.update(client=req["client"], seq=req["seq"])
             return await node.command(cmd)
         if op == "status":
-            return {"ok": True, **node.status()}
+            return {"ok": True, **node.status(digest=req.get("digest") is True, terms=req.get("terms") is True)}
         if op == "add":
             return await node.add(value["id"], value["addr"])
         if op == "remove":

@@ -265,3 +265,27 @@ def test_the_next_command_after_a_retried_one_has_a_new_identity(nodes):
     assert client.invoke(op("append", 1)).type == "ok"
     assert client.invoke(op("append", 2)).type == "ok"
     assert [seq for _, seq in ids(n1)] == [1, 1, 2]
+
+
+def test_a_silent_node_is_given_up_before_the_timeout_but_a_busy_one_is_not(nodes):
+    """A paused node answers nothing, status included: the client gives up once a status on a
+    fresh connection goes unanswered too (info: the command may still apply), long before its
+    timeout. A node that answers status but holds the command is waited for to the timeout."""
+    answered = []
+
+    def paused_status():
+        answered.append(1)
+        return {"ok": True, "role": "leader", "term": 1} if len(answered) == 1 else HOLD  # the handshake only
+
+    paused = nodes("n1", lambda r: HOLD, status=paused_status)
+    client = ProtocolClient(timeout=30.0)
+    client.open(paused.node)
+    done = client.invoke(op("write", 1))
+    assert (done.type, done.node) == ("info", "n1") and "silent" in done.error
+    assert len(answered) == 2  # the handshake, then the probe nobody answered
+
+    busy = nodes("n2", lambda r: HOLD)
+    client = ProtocolClient(timeout=1.2)
+    client.open(busy.node)
+    done = client.invoke(op("write", 1))
+    assert (done.type, done.error) == ("info", "timeout") and busy.handshakes == 2  # handshake, probe

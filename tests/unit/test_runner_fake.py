@@ -38,8 +38,9 @@ def test_a_correct_atom_db_is_valid_and_the_run_folder_is_complete(tmp_path):
     assert (result.valid, result.exit_code, result.reason) == (True, 0, None)
     results = json.loads((result.run_dir / "results.json").read_text())
     assert results["schema"] == 1 and results["valid"] is True and results["seed"] == 11
-    assert set(results["checkers"]) == {"linearizable", "availability", "stats", "coverage"}
+    assert set(results["checkers"]) == {"linearizable", "availability", "stats", "coverage", "liveness"}
     assert results["checkers"]["coverage"]["faults"]["partition"]["installed"] >= 1
+    assert results["safety"] is True and results["liveness"] is True
     assert results["nodes"] == ["n1", "n2", "n3"]
     assert results["op_counts"]["ok"] > 50
     assert specs.load(result.run_dir / "test.yaml") == spec  # replayable
@@ -91,6 +92,7 @@ def test_a_signal_stops_the_run_which_still_heals_checks_and_tears_down(tmp_path
     history = history_of(result)
     pair(history)  # the partial history is well formed: outstanding ops were closed as info
     assert result.results["checkers"]["linearizable"]["valid"] is True  # and it was checked
+    assert "liveness" not in result.results["checkers"]  # no final heal, no deadline to hold it to
     assert result.results["duration_s"] < 30
     assert not db.partitioned and sorted(db.torn_down) == ["n1", "n2", "n3"]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back

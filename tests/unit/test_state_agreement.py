@@ -47,6 +47,6 @@ def test_a_divergent_replica_makes_the_run_invalid_though_no_client_read_it(tmp_
                         "nemesis": "none", "recovery-time": 0, "seed": 1, "store": str(tmp_path)})
     result = runner.run(spec, backend=fakes.backend())
     assert result.valid is False and result.anomaly.startswith("nodes disagree on their state at ")
-    assert "(state: divergent-state" in result.anomaly
+    assert "(invariants: divergent-state" in result.anomaly
     assert result.results["digests"]["n2"]["digest"] == "bad"
     assert result.results["checkers"]["linearizable"]["valid"] is True
