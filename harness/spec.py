@@ -22,7 +22,7 @@ from raft_jepsen.harness import systems
 from raft_jepsen.harness.errors import UsageError
 from raft_jepsen.harness.nemesis import NEMESES
 from raft_jepsen.harness.nemesis.package import partition_kinds
-from raft_jepsen.harness.systems.base import HasPrimaries, Killable, Pausable
+from raft_jepsen.harness.systems.base import HasMembership, HasPrimaries, Killable, Pausable
 from raft_jepsen.harness.yamlfile import load_yaml, short
 from raft_jepsen.workloads import WORKLOADS
 
@@ -395,6 +395,9 @@ def _check_system(spec: Spec) -> None:
         raise UsageError(f"system {kind.name} cannot run workload {_q(spec.workload)} (it runs {', '.join(kind.workloads)})")
     needs = {"kill": Killable, "power-cut": Killable, "pause": Pausable, "partition-leader": HasPrimaries}
     needs["lose-unsynced"] = Killable
+    needs["membership"] = HasMembership
+    if "membership" in spec.nemesis and spec.nodes < 3:
+        raise UsageError(f"nemesis membership needs at least 3 nodes, the cluster has {spec.nodes}")
     for name in spec.nemesis:
         if name in needs and not kind.can(needs[name]):
             raise UsageError(f"system {kind.name} cannot do nemesis {name} (its adapter is not {needs[name].__name__})")

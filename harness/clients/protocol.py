@@ -197,6 +197,19 @@ def _closed_by_peer(sock: socket.socket) -> bool:
         return True
 
 
+def request(addr: tuple[str, int], req: dict, timeout: float) -> dict | None:
+    """One request on a connection of its own (administration: `add`, `remove`); the reply, or
+    None when the node does not answer within `timeout` (the request may still take effect)."""
+    try:
+        with socket.create_connection(addr, timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(json.dumps({"id": 1, **req}).encode() + b"\n")
+            reply = json.loads(sock.makefile("rb").readline())
+    except (OSError, ValueError):
+        return None
+    return reply if isinstance(reply, dict) else None
+
+
 def status(addr: tuple[str, int], timeout: float = 1.0) -> dict | None:
     """A node's `status` reply (a dict with `ok: true` and an integer `term`), or None when it
     does not answer so within `timeout`."""

@@ -11,6 +11,7 @@ FAULT_OPS: dict[str, tuple[str, str]] = {
     "power-cut": ("power-on", "kill"),
     "start-packet": ("stop-packet", "packet"),
     "start-clock": ("stop-clock", "clock"),
+    "start-membership": ("stop-membership", "membership"),
 }
 # Faults whose start, while one of them is in force, replaces it rather than adding to it: a
 # partition is the state of the whole network, so a new grudge is the partition moving.

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 from raft_jepsen.harness.errors import RaftJepsenError, UsageError
 from raft_jepsen.harness.history import Op
 from raft_jepsen.harness.history.faults import MOVES
-from raft_jepsen.harness.nemesis import NEMESES, clock, lazyfs, packet
+from raft_jepsen.harness.nemesis import NEMESES, clock, lazyfs, membership, packet
 from raft_jepsen.harness.nemesis.base import Nemesis
 from raft_jepsen.harness.nemesis.net import Net
 from raft_jepsen.harness.nemesis.partition import LEADER, MIN_NODES, PartitionNemesis
@@ -121,6 +121,8 @@ def package(
     clocks = clock.kinds_named(names)
     if clocks:
         background.append((clock.ClockNemesis(nodes, clocks, rng, leaders, targets=targets), ("start-clock", "stop-clock")))
+    if membership.NAME in names:
+        background.append((membership.MembershipNemesis(system, nodes, rng), (membership.START, membership.STOP)))
     pairs = tuple(pair for _, pair in parts)
     moves = MOVES.intersection(start for start, _ in pairs)
     every = parts + background

@@ -293,7 +293,11 @@ class Node:
         self._sync_progress()
         self.read_seq = 0
         self.lease_until = 0.0
-        self._append_local("noop", None)
+        if not self.bugs.commit_prior_term:
+            # The no-op commits the previous terms' entries by counting (§5.4.2); the reference
+            # design of commit-prior-term has none, which is what opens figure 8's window: an
+            # older-term entry committed by counting can be overwritten by a later leader.
+            self._append_local("noop", None)
         for peer, p in self.progress.items():
             self._send_append(peer, p)  # probe every follower now, not a heartbeat later
         self._heartbeat_timer = self.loop.call_later(self.opts.heartbeat, self._on_heartbeat)
@@ -762,7 +766,13 @@ class Node:
 
     async def change_members(self, members: dict[str, str]) -> dict:
         self._require_leader()
-        if self.config_index > self.commit or self.log.term_at(self.commit) != self.term:
+        if self.bugs.config_before_commit:
+            # The flaw: the next configuration goes in on top of one not yet committed, so two
+            # single-server steps (C, C-x, C-x-y) are in use at once, and a majority of C-x-y
+            # need not meet a majority of C; a fresh leader does not wait for its term's first
+            # commit either (the 2015 fix), so an old leader's uncommitted change can be undone.
+            pass
+        elif self.config_index > self.commit or self.log.term_at(self.commit) != self.term:
             # One change at a time, and never before this term's no-op commits (the thesis's
             # fix for single-server changes racing with a leader change).
             raise Refusal("change-in-progress", True)
@@ -808,7 +818,7 @@ class Node:
         return {"node": self.id, "role": self.role, "term": self.term, "leader": self.leader,
                 "commit_index": self.commit, "last_applied": self.applied,
                 "last_index": self.log.last_index, "snapshot_index": self.log.snap_index,
-                "members": sorted(self.members), "time": time.time(),
+                "members": sorted(self.members), "config_index": self.config_index, "time": time.time(),
                 "election_timeout_ms": round(self.current_timeout * 1000, 3),
                 "bugs": self.bugs.names()}
 

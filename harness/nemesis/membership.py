@@ -1,0 +1,197 @@
+"""Membership changes as a fault: members removed and added back while the workload runs.
+
+`start-membership` starts a churn of changes in a thread of its own; `stop-membership` stops it
+and brings the configuration back to the original one (every node a member again, the change
+committed), so the final reads meet the cluster the run began with. The churn alternates:
+remove one or two members at once (never below three voters, or two in a three-node cluster),
+then, after a pause of up to `PAUSE_S`, add every removed one back at once, and so on. Changes
+asked for at once reach the leader at once: a correct Raft takes them one at a time (each
+single-server change committed before the next), a flawed one may stack them, and two stacked
+single-server steps are a configuration whose majorities need not meet the old one's (raftkv's
+`config-before-commit`). The churn runs on the background cycle, so partitions, kills and
+pauses land in the middle of it.
+
+Every change goes through the system's `HasMembership` ability, one server at a time: a removed
+node is left running (a decommissioned machine until someone turns it off; an adapter whose
+members stop themselves, as etcd's do, may stop it), an added one is a fresh machine (its data
+wiped). Proof is the configuration read back from the leader after each change. A recorded
+`stop-membership` value:
+
+    {"changes": [{"at_ms": 310, "remove": ["n4", "n5"], "outcome": "installed",
+                  "members": ["n1", "n2", "n3"], "committed": true, "took_ms": 42}, ...],
+     "healed": ["n4", "n5"], "members": ["n1", ..., "n5"], "committed": true, "verified_ms": 2210}
+
+`at_ms` counts from the `start-membership`. A change that did not complete in time is
+`"outcome": "indeterminate"` with the `error`: it may still take effect, which the next read-back
+shows; the heal waits for the configuration to settle before it adds anyone back."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import replace
+from typing import Callable
+
+from raft_jepsen.harness.errors import EnvironmentProblem, RaftJepsenError, UsageError
+from raft_jepsen.harness.history import Op
+from raft_jepsen.harness.nemesis.parallel import on_each
+from raft_jepsen.harness.nodes import Node
+from raft_jepsen.harness.systems.base import HasMembership
+
+NAME = "membership"
+START, STOP = "start-membership", "stop-membership"
+PAUSE_S = 0.5  # longest pause between two changes of the churn
+SETTLE_S = 15.0  # how long the heal waits for a leader and a committed configuration
+
+
+def most_removable(n: int) -> int:
+    """How many of `n` members the churn may take out at once: it keeps three voters (two of a
+    three-node cluster), so the cluster can still lose one and go on."""
+    return max(1, n - 3) if n >= 3 else 0
+
+
+class MembershipNemesis:
+    fs = frozenset({START, STOP})
+
+    def __init__(self, system: HasMembership, nodes: list[Node], rng: random.Random,
+                 pause_s: float = PAUSE_S, clock: Callable[[], float] = time.monotonic):
+        if not isinstance(system, HasMembership):
+            raise UsageError(f"system {type(system).__name__} cannot change its membership")
+        if most_removable(len(nodes)) < 1:
+            raise UsageError(f"nemesis {NAME} needs at least 3 nodes, the cluster has {len(nodes)}")
+        self.system = system
+        self.nodes = list(nodes)
+        self.by_name = {n.name: n for n in nodes}
+        self.original = sorted(self.by_name)
+        # Its own generator: the churn draws from another thread than the other faults' ops.
+        self.rng = random.Random(rng.getrandbits(64))
+        self.pause_s = pause_s
+        self.clock = clock
+        self.out: set[str] = set()  # removed by the churn, not yet added back
+        self.changes: list[dict] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = 0.0
+        self._failure: BaseException | None = None
+
+    def setup(self) -> None:
+        pass  # the cluster starts with every node a member: nothing to undo yet
+
+    def invoke(self, op: Op) -> Op:
+        started = self.clock()
+        if op.f == START:
+            value = self._start()
+        elif op.f == STOP:
+            value = self._stop_and_heal()
+        else:
+            raise UsageError(f"the {NAME} nemesis cannot do {op.f!r}")
+        value["verified_ms"] = round((self.clock() - started) * 1000)
+        return replace(op, value=value)
+
+    def teardown(self) -> None:
+        self._stop_and_heal()
+
+    # ---- the churn ----------------------------------------------------------------------
+
+    def _start(self) -> dict:
+        if self._thread is not None:
+            return {"skipped": "churn already running"}
+        members, committed = self._read_back()
+        self.changes, self._failure = [], None
+        self._stop.clear()
+        self._started = self.clock()
+        self._thread = threading.Thread(target=self._churn, name="membership-churn", daemon=True)
+        self._thread.start()
+        return {"original": self.original, "members": members, "committed": committed}
+
+    def _churn(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if self.out:
+                    self._change("add", sorted(self.out))
+                else:
+                    members = [m for m in self.original if m not in self.out]
+                    k = self.rng.randint(1, most_removable(len(self.original)))
+                    self._change("remove", sorted(self.rng.sample(members, k)))
+                self._stop.wait(self.rng.uniform(0, self.pause_s))
+        except BaseException as e:  # noqa: BLE001 - reported by the stop op, never lost
+            self._failure = e
+
+    def _change(self, action: str, names: list[str]) -> None:
+        """Change every one of `names` at once (one thread each), then read the result back."""
+        began = self.clock()
+        record: dict = {"at_ms": round((began - self._started) * 1000), action: names}
+        do = self.system.remove_member if action == "remove" else self.system.add_member
+        errors: list[str] = []
+
+        def one(node: Node) -> None:
+            try:
+                do(self.nodes, node)
+            except RaftJepsenError as e:
+                errors.append(f"{node.name}: {e}")
+
+        if action == "remove":
+            self.out.update(names)  # even if unconfirmed: the heal must look at them
+        on_each([self.by_name[n] for n in names], one)
+        record["outcome"] = "indeterminate" if errors else "installed"
+        if errors:
+            record["error"] = "; ".join(sorted(errors))
+        try:
+            record["members"], record["committed"] = self._read_back()
+        except RaftJepsenError as e:
+            record["members"], record["committed"] = None, False
+            record.setdefault("error", str(e))
+        if action == "add" and not errors:
+            self.out.difference_update(names)
+        record["took_ms"] = round((self.clock() - began) * 1000)
+        self.changes.append(record)
+
+    # ---- the heal -----------------------------------------------------------------------
+
+    def _stop_and_heal(self) -> dict:
+        """Stop the churn, then add back every node that is not a member of the committed
+        configuration; the original configuration, committed, is the proof."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        value: dict = {"changes": self.changes}
+        self.changes = []
+        if self._failure is not None:
+            value["churn_error"] = repr(self._failure)
+        members = self._settled()
+        missing = [n for n in self.original if n not in members]
+        value["healed"] = missing
+        if missing:
+            on_each([self.by_name[n] for n in missing], lambda node: self.system.add_member(self.nodes, node))
+            members = self._settled()
+        self.out.clear()
+        value["members"], value["committed"] = members, True
+        if members != self.original:
+            raise EnvironmentProblem(f"membership not healed: the configuration is {members}, not {self.original}")
+        return value
+
+    def _settled(self) -> list[str]:
+        """The committed configuration, once a leader has committed its latest one."""
+        deadline = self.clock() + SETTLE_S
+        last = "no answer"
+        while self.clock() < deadline:
+            try:
+                members, committed = self._read_back()
+            except RaftJepsenError as e:
+                last = str(e)
+            else:
+                if committed:
+                    return members
+                last = f"configuration {members} not committed"
+            time.sleep(0.1)
+        raise EnvironmentProblem(f"membership did not settle within {SETTLE_S:g} s: {last}")
+
+    def _read_back(self) -> tuple[list[str], bool]:
+        """(members, committed) as the leader says; a system without `members_committed` is
+        read through `members`, which an adapter returns only once committed."""
+        committed = getattr(self.system, "members_committed", None)
+        if committed is not None:
+            return committed(self.nodes)
+        return self.system.members(self.nodes), True
