@@ -101,7 +101,7 @@ def test_changes_asked_for_together_reach_the_system_together():
 
 
 def test_a_change_that_fails_is_indeterminate_and_the_heal_says_what_is_wrong():
-    system, nemesis, _ = churn(fail_add=["n1", "n2", "n3", "n4", "n5"])
+    _, nemesis, _ = churn(fail_add=["n1", "n2", "n3", "n4", "n5"])
     with pytest.raises(EnvironmentProblem, match="would not join"):
         nemesis.invoke(op(STOP))
 
