@@ -3,8 +3,9 @@
 `start-membership` starts a churn of changes in a thread of its own; `stop-membership` stops it
 and brings the configuration back to the original one (every node a member again, the change
 committed), so the final reads meet the cluster the run began with. The churn alternates:
-remove one or two members at once (never below three voters, or two in a three-node cluster),
-then, after a pause of up to `PAUSE_S`, add every removed one back at once, and so on. Changes
+remove members at once (mostly as many as may go: never below three voters, or two in a
+three-node cluster; mostly followers), then, after a pause of up to `PAUSE_S`, add every removed
+one back at once, and so on. Changes
 asked for at once reach the leader at once: a correct Raft takes them one at a time (each
 single-server change committed before the next), a flawed one may stack them, and two stacked
 single-server steps are a configuration whose majorities need not meet the old one's (raftkv's
@@ -55,6 +56,7 @@ class MembershipNemesis:
     fs = frozenset({START, STOP})
 
     def __init__(self, system: HasMembership, nodes: list[Node], rng: random.Random,
+                 primaries: Callable[[], list[str]] | None = None,
                  pause_s: float = PAUSE_S, clock: Callable[[], float] = time.monotonic):
         if not isinstance(system, HasMembership):
             raise UsageError(f"system {type(system).__name__} cannot change its membership")
@@ -66,6 +68,7 @@ class MembershipNemesis:
         self.original = sorted(self.by_name)
         # Its own generator: the churn draws from another thread than the other faults' ops.
         self.rng = random.Random(rng.getrandbits(64))
+        self.primaries = primaries  # who leads now, when the system can say
         self.pause_s = pause_s
         self.clock = clock
         self.out: set[str] = set()  # removed by the churn, not yet added back
@@ -111,12 +114,25 @@ class MembershipNemesis:
                 if self.out:
                     self._change("add", sorted(self.out))
                 else:
-                    members = [m for m in self.original if m not in self.out]
-                    k = self.rng.randint(1, most_removable(len(self.original)))
-                    self._change("remove", sorted(self.rng.sample(members, k)))
+                    self._change("remove", self._draw_removal())
                 self._stop.wait(self.rng.uniform(0, self.pause_s))
         except BaseException as e:  # noqa: BLE001 - reported by the stop op, never lost
             self._failure = e
+
+    def _draw_removal(self) -> list[str]:
+        """As many members as may go at once, three times in four (one otherwise); followers
+        only, three times in four, when the system can name its leader: two followers removed
+        at once while the leader and one other are cut off from the rest is the moment a
+        stacked configuration gives the cut-off pair a majority of their own."""
+        most = most_removable(len(self.original))
+        k = most if self.rng.random() < 0.75 else self.rng.randint(1, most)
+        pool = [m for m in self.original if m not in self.out]
+        if self.primaries is not None and self.rng.random() < 0.75:
+            leaders = set(self.primaries())
+            followers = [m for m in pool if m not in leaders]
+            if len(followers) >= k:
+                pool = followers
+        return sorted(self.rng.sample(pool, k))
 
     def _change(self, action: str, names: list[str]) -> None:
         """Change every one of `names` at once (one thread each), then read the result back."""

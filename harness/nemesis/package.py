@@ -122,7 +122,8 @@ def package(
     if clocks:
         background.append((clock.ClockNemesis(nodes, clocks, rng, leaders, targets=targets), ("start-clock", "stop-clock")))
     if membership.NAME in names:
-        background.append((membership.MembershipNemesis(system, nodes, rng), (membership.START, membership.STOP)))
+        background.append((membership.MembershipNemesis(system, nodes, rng, primaries=primaries),
+                           (membership.START, membership.STOP)))
     pairs = tuple(pair for _, pair in parts)
     moves = MOVES.intersection(start for start, _ in pairs)
     every = parts + background

@@ -153,3 +153,12 @@ def test_a_system_without_the_ability_or_too_few_nodes_is_refused():
     small = FakeCluster(2)
     with pytest.raises(UsageError, match="at least 3 nodes"):
         MembershipNemesis(Members(["n1", "n2"]), small.nodes, random.Random(0))
+
+
+def test_removals_are_mostly_pairs_of_followers_when_the_leader_is_known():
+    cluster = FakeCluster(5)
+    system = Members([n.name for n in cluster.nodes])
+    nemesis = MembershipNemesis(system, cluster.nodes, random.Random(1), primaries=lambda: ["n1"], pause_s=0.0)
+    draws = [nemesis._draw_removal() for _ in range(200)]
+    assert sum(len(d) == 2 for d in draws) > 140
+    assert sum("n1" in d for d in draws) < 40  # a random pair would hold it 80 times in 200
