@@ -49,7 +49,7 @@ SETTINGS: dict[str, dict] = {
     "append": {"workload": "append"},
     "power-cut": {"nemesis": "power-cut"},
     "partition-1.5": {"nemesis": "partition", "nemesis-interval": 1.5},
-    "short": {"nemesis": "partition,kill,pause", "nemesis-interval": 1},
+    "kv-short": {"workload": "kv", "nemesis": "partition,kill,pause", "nemesis-interval": 1},
     "packet": {"nemesis": "packet-delay,packet-reorder,partition,kill", "nemesis-interval": 2},
     "clock": {"nemesis": "clock-bump,partition-leader", "nemesis-interval": 6},
     "membership": {"nemesis": "partition-halves,membership", "nemesis-interval": 1},
@@ -71,10 +71,13 @@ SWITCHES: dict[str, tuple[str, str]] = {
                             "is cut off opens a window"),
     "config-before-commit": ("membership", "two members removed at once while the leader and one follower are cut "
                                            "off from the rest: the stacked configuration makes the pair a majority"),
-    "commit-prior-term": ("short", "figure 8 needs three leader changes in a row: faults every second"),
-    "no-truncate": ("short", "a divergent follower must lead while the keys it diverged on are still live"),
-    "accept-stale-term": ("short", "an old leader's AppendEntries must reach a node after it moved to a newer term"),
-    "fixed-timeout": ("short", "split votes need nodes timing out together: pauses and kills of every node at once"),
+    "accept-stale-term": ("default", ""),
+    "commit-prior-term": ("kv-short", "figure 8 needs three leader changes in a row (faults every second), and the "
+                                      "entry it loses must sit on a key still read (a small fixed keyspace)"),
+    "no-truncate": ("kv-short", "a follower that kept a dead leader's entries diverges; it shows when it leads "
+                                "later while those keys are still read (a small fixed keyspace)"),
+    "fixed-timeout": ("kv-short", "split votes need nodes timing out together: a pause of every node, then "
+                                  "resumed at once, starts their timers together"),
     "truncate-on-match": ("packet", "an AppendEntries must arrive after a newer one: delayed and reordered packets"),
 }
 

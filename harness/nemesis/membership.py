@@ -24,7 +24,9 @@ wiped). Proof is the configuration read back from the leader after each change. 
 
 `at_ms` counts from the `start-membership`. A change that did not complete in time is
 `"outcome": "indeterminate"` with the `error`: it may still take effect, which the next read-back
-shows; the heal waits for the configuration to settle before it adds anyone back."""
+shows; the heal waits for the configuration to settle before it adds anyone back. A heal that
+fails is recorded the same way (`"outcome": "indeterminate"`, `error`, the changes made); the
+nemesis's teardown tries it again and raises if the configuration still is not the original."""
 
 from __future__ import annotations
 
@@ -86,7 +88,13 @@ class MembershipNemesis:
         if op.f == START:
             value = self._start()
         elif op.f == STOP:
-            value = self._stop_and_heal()
+            changes = self.changes
+            try:
+                value = self._stop_and_heal()
+            except RaftJepsenError as e:
+                # The changes made are still recorded; teardown tries the heal again and fails
+                # the run if the configuration cannot be restored.
+                value = {"changes": changes, "outcome": "indeterminate", "error": str(e)}
         else:
             raise UsageError(f"the {NAME} nemesis cannot do {op.f!r}")
         value["verified_ms"] = round((self.clock() - started) * 1000)
@@ -173,7 +181,6 @@ class MembershipNemesis:
             self._thread.join()
             self._thread = None
         value: dict = {"changes": self.changes}
-        self.changes = []
         if self._failure is not None:
             value["churn_error"] = repr(self._failure)
         members = self._settled()
@@ -182,10 +189,11 @@ class MembershipNemesis:
         if missing:
             on_each([self.by_name[n] for n in missing], lambda node: self.system.add_member(self.nodes, node))
             members = self._settled()
-        self.out.clear()
-        value["members"], value["committed"] = members, True
         if members != self.original:
             raise EnvironmentProblem(f"membership not healed: the configuration is {members}, not {self.original}")
+        self.out.clear()
+        self.changes = []
+        value["members"], value["committed"] = members, True
         return value
 
     def _settled(self) -> list[str]:

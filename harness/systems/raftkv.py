@@ -33,7 +33,7 @@ DATA_DIR = "/var/lib/raftkv"
 CODE_DIR = "/opt/raftkv"
 # How long one membership change may take, refusals (`change-in-progress`, no leader) retried
 # meanwhile: a few elections' worth.
-CHANGE_DEADLINE_S = 8.0
+CHANGE_DEADLINE_S = 5.0
 # Replies that say the change did not happen yet, and may once the cluster settles.
 _RETRYABLE = ("change-in-progress", "not-leader", "transferring", "timeout", "lost-leadership")
 

@@ -100,10 +100,16 @@ def test_changes_asked_for_together_reach_the_system_together():
     assert system.most_at_once == 2
 
 
-def test_a_change_that_fails_is_indeterminate_and_the_heal_says_what_is_wrong():
-    _, nemesis, _ = churn(fail_add=["n1", "n2", "n3", "n4", "n5"])
+def test_a_heal_that_fails_is_recorded_as_indeterminate_and_teardown_fails_the_run():
+    system, nemesis, _ = churn(fail_add=["n1", "n2", "n3", "n4", "n5"])
+    value = nemesis.invoke(op(STOP)).value
+    assert value["outcome"] == "indeterminate" and "would not join" in value["error"]
+    assert any("remove" in c for c in value["changes"])  # what was done is still on record
     with pytest.raises(EnvironmentProblem, match="would not join"):
-        nemesis.invoke(op(STOP))
+        nemesis.teardown()
+    system.fail_add.clear()
+    nemesis.teardown()  # once the system lets it, the heal completes
+    assert system.config == {"n1", "n2", "n3", "n4", "n5"}
 
 
 def test_indeterminate_changes_are_recorded_with_their_error():
