@@ -18,7 +18,9 @@ set checkers the read that shows it); beyond the time limit only the final reads
 
 `render` rebuilds the README's detection table from the data alone (the block between the
 `<!-- detect:begin -->` and `<!-- detect:end -->` markers is replaced; nothing in it is edited
-by hand), and writes it with every run's line to `bench/detect-results.md`. `--system` runs another system's switches under the default setting.
+by hand), and writes it with every run's line to `bench/detect-results.md`. `--system` runs the
+same switches through another system that has them (raftkv described in YAML, say); the table
+shows raftkv's runs only.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ SWITCHES: dict[str, tuple[str, str]] = {
     "even-majority": ("halves-4", "only an even-sized cluster splits 2-2, and only halves split it so"),
     "duplicate-apply": ("append", "a retried append shows twice in a list; a register write is idempotent"),
     "volatile-state": ("power-cut", "a restart forgets only what no survivor holds: after a power cut there is none"),
-    "lazy-fsync": ("power-cut", "an acknowledged write is lost only when a majority dies within one 100 ms flush period"),
+    "lazy-fsync": ("power-cut", "an acknowledged write is lost only when a majority dies within one 100 ms "
+                                "flush period"),
     "vote-ignores-log": ("partition-1.5", "a cut-off node wins when it reaches the others just as their leader is "
                                           "cut off in turn: partitions that move, twice as often"),
     "lease-read": ("clock", "the lease is measured on the leader's wall clock: only a clock jump while the leader "
@@ -193,7 +196,8 @@ def render(records: list[dict]) -> str:
         "5 nodes, register workload, availability window 10 s unless the setting says otherwise). "
         "Rendered from `bench/detect-runs.jsonl` by `python3 bench/detect.py render`: do not edit by hand.",
         "",
-        "| `--bug` | setting | runs | found | median s to first bad op | control runs (no bug) | false alarms | why this setting; why not found |",
+        "| `--bug` | setting | runs | found | median s to first bad op | control runs (no bug) | false alarms "
+        "| why this setting; why not found |",
         "|---|---|---|---|---|---|---|---|",
     ]
     order = list(SWITCHES)
@@ -216,7 +220,8 @@ def render(records: list[dict]) -> str:
         if unknown:
             notes.append(f"{unknown} unknown")
         control = f"{len(controls)}" if controls else "none yet"
-        alarm = f"{len(alarms)}" + (f" ({', '.join(sorted({c for r in alarms for c in r.get('failed', [])}))})" if alarms else "")
+        blamed_checkers = sorted({c for r in alarms for c in r.get("failed", [])})
+        alarm = f"{len(alarms)}" + (f" ({', '.join(blamed_checkers)})" if blamed_checkers else "")
         lines.append(f"| `{bug}` | {setting}: {_options_text(runs[0]['options'])} | {len(runs)} | {len(found)} | "
                      f"{_median([r['first_bad_s'] for r in found if r['first_bad_s'] is not None])} | {control} | "
                      f"{alarm if controls else '–'} | {'; '.join(notes)} |")
