@@ -330,6 +330,8 @@ class Node:
                 return
             if kind != "append":
                 return  # a stale reply
+            # accept-stale-term: the footprint, for the node log (no client may ever see it)
+            emit(self.id, "stale-term-append-accepted", leader=sender, its_term=term, term=self.term)
         handler = self._handlers.get(kind)
         if handler is not None:
             handler(msg)
@@ -412,6 +414,9 @@ class Node:
             new = entries
         elif self.bugs.no_truncate:
             new = [e for e in entries if e["i"] > self.log.last_index]
+            kept = [e["i"] for e in entries if e["i"] <= self.log.last_index and self.log.term_at(e["i"]) != e["t"]]
+            if kept:  # the footprint, for the node log: conflicting entries this node keeps
+                emit(self.id, "conflicting-entries-kept", first=kept[0], count=len(kept), commit=self.commit)
         else:
             new = []
             for pos, entry in enumerate(entries):
@@ -639,6 +644,10 @@ class Node:
                                   check_term=not self.bugs.commit_prior_term,
                                   even_majority=self.even_majority)
         if new > self.commit:
+            if self.bugs.commit_prior_term and self.log.term_at(new) != self.term:
+                # the footprint, for the node log: figure 8's window is open
+                emit(self.id, "prior-term-committed-by-count", index=new, its_term=self.log.term_at(new),
+                     term=self.term)
             self.commit = new
             self._apply_committed()
             if self.id not in self.members and self.config_index <= self.commit:
