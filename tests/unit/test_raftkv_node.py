@@ -8,8 +8,11 @@ a message handler is shown next to the correct behaviour it breaks.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "node_image"))
 
@@ -185,3 +188,20 @@ def test_rejection_carries_the_conflicting_term_and_its_first_index():
     _, _, wire = run(scenario)
     reply = wire.replies("append_reply")[-1]
     assert (reply["success"], reply["hint_term"], reply["hint_index"]) == (False, 2, 2)
+
+
+def footprints(capsys, event):
+    return [json.loads(line) for line in capsys.readouterr().err.splitlines() if f'"event":"{event}"' in line]
+
+
+@pytest.mark.parametrize("bug,scenario,event", [
+    ("no-truncate", conflicting_suffix, "conflicting-entries-kept"),
+    ("accept-stale-term", stale_leader, "stale-term-append-accepted"),
+    ("commit-prior-term", figure_8, "prior-term-committed-by-count"),
+])
+def test_a_never_found_switch_logs_its_footprint_and_correct_raftkv_never_does(capsys, bug, scenario, event):
+    # The node log's evidence of whether the flaw's window opened in a run (bench/detect.py).
+    run(scenario)
+    assert not footprints(capsys, event)
+    run(scenario, bugs=[bug])
+    assert footprints(capsys, event)
