@@ -112,6 +112,17 @@ WHY_NOT: dict[str, str] = {
 }
 
 
+# switch -> the footprint events the table shows beside it (summed over its runs)
+FOOTPRINT_OF = {
+    "no-truncate": ("conflicting-entries-kept",),
+    "commit-prior-term": ("prior-term-committed-by-count", "committed-entries-truncated"),
+    "accept-stale-term": ("stale-term-append-accepted",),
+    "truncate-on-match": ("committed-entries-truncated",),
+    "fixed-timeout": ("election",),
+    "config-before-commit": ("member-change",),
+}
+
+
 def blamed(result: dict) -> list[int]:
     """Invoke indexes of the ops that show a failing checker's anomalies: the linearizability
     checker's stuck ops, or the last op of each failure that lists its ops (`indexes`, e.g. the
@@ -133,6 +144,25 @@ def first_blamed_s(results: dict, history: list[Op]) -> float | None:
     times = [ends[i] for r in results.get("checkers", {}).values() if isinstance(r, dict) and r.get("valid") is False
              for i in blamed(r) if i in ends]
     return min(times) / 1e9 if times else None
+
+
+# Node-log events that show whether a switch's window opened in a run, whatever the clients saw
+# (node_image/README.md): counted per run into the data.
+FOOTPRINTS = ("conflicting-entries-kept", "prior-term-committed-by-count", "stale-term-append-accepted",
+              "committed-entries-truncated", "election", "member-change")
+
+
+def footprints(run_dir: Path) -> dict[str, int]:
+    counts = dict.fromkeys(FOOTPRINTS, 0)
+    for log in sorted((run_dir / "nodes").glob("*/node.log")):
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                event = json.loads(line).get("event")
+            except (ValueError, AttributeError):
+                continue
+            if event in counts:
+                counts[event] += 1
+    return counts
 
 
 def options_for(setting: str, bug: str | None, args: argparse.Namespace) -> dict:
@@ -163,6 +193,7 @@ def run_one(setting: str, bug: str | None, seed: int, args: argparse.Namespace) 
                     if isinstance(r, dict) and r.get("valid") is False)
     return {**record, "verdict": verdict, "first_bad_s": None if first is None else round(first, 2),
             "failed": failed, "note": result.reason or result.anomaly, "run_dir": str(result.run_dir),
+            "footprints": footprints(result.run_dir),
             "wall_s": round(time.monotonic() - started, 1)}
 
 
@@ -215,6 +246,9 @@ def render(records: list[dict]) -> str:
         notes = [why] if why else []
         if checkers:
             notes.append("found by " + ", ".join(checkers))
+        marks = {k: sum(r.get("footprints", {}).get(k, 0) for r in runs) for k in FOOTPRINT_OF.get(bug, ())}
+        if marks:
+            notes.append("node logs: " + ", ".join(f"{v} `{k}`" for k, v in marks.items()))
         if not found and bug in WHY_NOT:
             notes.append("not found: " + WHY_NOT[bug])
         if unknown:
