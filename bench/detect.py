@@ -89,26 +89,31 @@ SWITCHES: dict[str, tuple[str, str]] = {
 # Why a switch is not (or rarely) found with a black-box test, with the evidence; shown in the
 # table's last column when the data has no find for it.
 WHY_NOT: dict[str, str] = {
-    "truncate-on-match": "raftkv sends AppendEntries over one TCP connection per peer: the NFQUEUE handler delays "
-                         "and reorders packets, but TCP hands them over in order, so no older AppendEntries "
-                         "arrives after a newer one on the same connection; the node logs show committed "
-                         "entries truncated (`committed-entries-truncated`) and re-sent at once, never read "
-                         "by a client: an invariant check on the node logs (commit index going backwards) is "
-                         "the way to see it",
-    "fixed-timeout": "an availability flaw: with pre-vote and leader stickiness, and message delays well under "
-                     "the spread of processing times, identical timeouts collide for one round at most; the "
-                     "availability checker (10 s without an ok) never fired; a liveness deadline on elections "
-                     "(the invariant checker) is the check for it",
-    "no-truncate": "the divergent follower keeps the stale entries but applies them only if they are "
-                   "committed by its log's count; reads go through the leader, so the divergence shows only "
-                   "when that follower later leads while the same keys are read: a state-digest comparison "
-                   "across nodes (the invariant checker) sees it directly",
-    "commit-prior-term": "without its no-op a new leader commits older-term entries by counting, but figure 8 "
-                         "also needs a third leader that holds a newer-term entry at that index and wins "
-                         "without the committed one: three leader changes in a few hundred ms",
-    "accept-stale-term": "a node following an old leader's AppendEntries steps back to the old term's leader; "
-                         "the old leader's entries never commit there, so what clients see is an outage "
-                         "(availability), not a wrong value",
+    "truncate-on-match": "it needs an AppendEntries delivered after a newer one from the same leader; raftkv "
+                         "sends them over one TCP connection per peer, so delayed and reordered packets still "
+                         "arrive in order, and a follower that truncates on a leader's rewound resend gets the "
+                         "same entries back in that message (the node logs count the committed entries it "
+                         "truncated, `committed-entries-truncated`): no client sees it; an invariant on the "
+                         "node logs (no committed entry ever removed) does",
+    "fixed-timeout": "an availability flaw only, and a short one: pre-vote and leader stickiness keep a live "
+                     "leader, and nodes whose equal timeouts start together drift apart by more than a "
+                     "message's latency within a round or two (the node logs count the elections); the "
+                     "availability checker (10 s without an ok) never fired: a deadline on elections "
+                     "(the invariant checker's liveness check) is the check for it",
+    "no-truncate": "the follower's kept entries are those of a leader cut off before they committed: writes "
+                   "whose clients got no answer (info), which may take effect at any time; the state it "
+                   "applies diverges (node logs: `conflicting-entries-kept`), but reads go through the leader "
+                   "and a later write to the key hides it, so clients see it only when that follower leads "
+                   "and reads alternate with another leader's on a key not written since; comparing the "
+                   "nodes' state digests after the heal (the invariant checker) sees it directly",
+    "commit-prior-term": "with no no-op a new leader commits an older term's entry by counting (node logs: "
+                         "`prior-term-committed-by-count`), but a later leader overwrites it only if it holds a "
+                         "newer-term entry at that index and wins without any node that has this term's "
+                         "entries (figure 8's three leader changes); and what is lost is a write whose client "
+                         "got no answer, so clients see it only through a node that applied it and leads again",
+    "accept-stale-term": "a node that accepts a deposed leader's AppendEntries replies with its newer term and "
+                         "the deposed leader steps down; the entries it overwrote are sent again by the current "
+                         "leader, so what clients can see is an outage (availability) more than a wrong value",
 }
 
 
