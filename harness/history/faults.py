@@ -16,3 +16,6 @@ FAULT_OPS: dict[str, tuple[str, str]] = {
 # Faults whose start, while one of them is in force, replaces it rather than adding to it: a
 # partition is the state of the whole network, so a new grudge is the partition moving.
 MOVES = frozenset({"start-partition"})
+# Final-phase heals that end a fault kind other than by its stop op: the membership fault's
+# restore waits, after the network is healed, until the original membership is committed.
+FINAL_HEALS: dict[str, str] = {"restore-membership": "start-membership"}

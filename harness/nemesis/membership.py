@@ -2,7 +2,11 @@
 
 `start-membership` starts a churn of changes in a thread of its own; `stop-membership` stops it
 and brings the configuration back to the original one (every node a member again, the change
-committed), so the final reads meet the cluster the run began with. The churn alternates:
+committed), giving it `STOP_SETTLE_S`: a partition in force may keep the members to add out of
+reach, and its own heal waits behind this op, so what is left is done by the next churn (which
+adds back first) or by `restore-membership`, the final phase's heal, which waits as long as it
+takes (`SETTLE_S`), after the network is healed, so the final reads meet the cluster the run
+began with. The churn alternates:
 remove members at once (mostly as many as may go: never below three voters, or two in a
 three-node cluster; mostly followers), then, after a pause of up to `PAUSE_S`, add every removed
 one back at once, and so on. Changes
@@ -44,8 +48,13 @@ from raft_jepsen.harness.systems.base import HasMembership
 
 NAME = "membership"
 START, STOP = "start-membership", "stop-membership"
+RESTORE = "restore-membership"  # the final phase's heal (history.faults.FINAL_HEALS)
 PAUSE_S = 0.5  # longest pause between two changes of the churn
-SETTLE_S = 15.0  # how long the heal waits for a leader and a committed configuration
+SETTLE_S = 15.0  # how long the final heal waits for a leader and a committed configuration
+# A mid-run stop gives the restore this long, then leaves the rest to the next churn (which adds
+# back first) or the final heal: other faults may be in force (a partition behind which the
+# members to add are), and their heals wait for this op on the nemesis thread.
+STOP_SETTLE_S = 2.0
 
 
 def most_removable(n: int) -> int:
@@ -55,7 +64,7 @@ def most_removable(n: int) -> int:
 
 
 class MembershipNemesis:
-    fs = frozenset({START, STOP})
+    fs = frozenset({START, STOP, RESTORE})
 
     def __init__(self, system: HasMembership, nodes: list[Node], rng: random.Random,
                  primaries: Callable[[], list[str]] | None = None,
@@ -87,10 +96,10 @@ class MembershipNemesis:
         started = self.clock()
         if op.f == START:
             value = self._start()
-        elif op.f == STOP:
+        elif op.f in (STOP, RESTORE):
             changes = self.changes
             try:
-                value = self._stop_and_heal()
+                value = self._stop_and_heal(SETTLE_S if op.f == RESTORE else STOP_SETTLE_S)
             except RaftJepsenError as e:
                 # The changes made are still recorded; teardown tries the heal again and fails
                 # the run if the configuration cannot be restored.
@@ -173,9 +182,10 @@ class MembershipNemesis:
 
     # ---- the heal -----------------------------------------------------------------------
 
-    def _stop_and_heal(self) -> dict:
+    def _stop_and_heal(self, settle_s: float = SETTLE_S) -> dict:
         """Stop the churn, then add back every node that is not a member of the committed
-        configuration; the original configuration, committed, is the proof."""
+        configuration, waiting up to `settle_s` for it to settle; the original configuration,
+        committed, is the proof."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -183,12 +193,12 @@ class MembershipNemesis:
         value: dict = {"changes": self.changes}
         if self._failure is not None:
             value["churn_error"] = repr(self._failure)
-        members = self._settled()
+        members = self._settled(settle_s)
         missing = [n for n in self.original if n not in members]
         value["healed"] = missing
         if missing:
             on_each([self.by_name[n] for n in missing], lambda node: self.system.add_member(self.nodes, node))
-            members = self._settled()
+            members = self._settled(settle_s)
         if members != self.original:
             raise EnvironmentProblem(f"membership not healed: the configuration is {members}, not {self.original}")
         self.out.clear()
@@ -196,9 +206,9 @@ class MembershipNemesis:
         value["members"], value["committed"] = members, True
         return value
 
-    def _settled(self) -> list[str]:
+    def _settled(self, settle_s: float) -> list[str]:
         """The committed configuration, once a leader has committed its latest one."""
-        deadline = self.clock() + SETTLE_S
+        deadline = self.clock() + settle_s
         last = "no answer"
         while self.clock() < deadline:
             try:
@@ -210,7 +220,7 @@ class MembershipNemesis:
                     return members
                 last = f"configuration {members} not committed"
             time.sleep(0.1)
-        raise EnvironmentProblem(f"membership did not settle within {SETTLE_S:g} s: {last}")
+        raise EnvironmentProblem(f"membership did not settle within {settle_s:g} s: {last}")
 
     def _read_back(self) -> tuple[list[str], bool]:
         """(members, committed) as the leader says; a system without `members_committed` is

@@ -127,7 +127,9 @@ def package(
     pairs = tuple(pair for _, pair in parts)
     moves = MOVES.intersection(start for start, _ in pairs)
     every = parts + background
-    return Package(ComposedNemesis([n for n, _ in every]), pairs, interval, tuple(stop for _, (_, stop) in every), moves,
+    # The final heal of a kind is its stop op, but membership's final heal waits until restored.
+    final = tuple(membership.RESTORE if stop == membership.STOP else stop for _, (_, stop) in every)
+    return Package(ComposedNemesis([n for n, _ in every]), pairs, interval, final, moves,
                    tuple(pair for _, pair in background))
 
 

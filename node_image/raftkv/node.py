@@ -120,6 +120,7 @@ class Node:
         self.waiters: dict[int, tuple[int, asyncio.Future]] = {}
         self.read_seq = 0
         self.lease_until = 0.0  # lease-read: wall-clock time until which reads need no quorum round
+        self.term_start = 0  # a leader's last index when elected
         self.reads_unready: list[asyncio.Future] = []  # before the leader's no-op commits
         self.read_rounds: deque[ReadRound] = deque()
         self.reads_confirmed: list[tuple[int, asyncio.Future]] = []
@@ -293,6 +294,7 @@ class Node:
         self._sync_progress()
         self.read_seq = 0
         self.lease_until = 0.0
+        self.term_start = self.log.last_index  # what it had when elected
         if not self.bugs.commit_prior_term:
             # The no-op commits the previous terms' entries by counting (§5.4.2); the reference
             # design of commit-prior-term has none, which is what opens figure 8's window: an
@@ -706,12 +708,20 @@ class Node:
             self.lease_until = max(self.lease_until, acks[need - 1] + LEASE_SHARE * self.opts.election_timeout)
 
     def _lease_holds(self) -> bool:
-        return (time.time() < self.lease_until and self.log.term_at(self.commit) == self.term
+        return (time.time() < self.lease_until and self._term_committed()
                 and self.applied >= self.commit)
+
+    def _term_committed(self) -> bool:
+        """Whether this leader knows its log is committed up to where its term began: its no-op
+        committed. Under commit-prior-term there is no no-op, and the design takes the entries it
+        had when elected as committed once the count says so (which is its flaw)."""
+        if self.bugs.commit_prior_term:
+            return self.commit >= self.term_start
+        return self.log.term_at(self.commit) == self.term
 
     def _release_unready_reads(self) -> None:
         """Start a ReadIndex round for reads that waited for this term's first commit."""
-        if not self.reads_unready or self.log.term_at(self.commit) != self.term:
+        if not self.reads_unready or not self._term_committed():
             return
         self.read_seq += 1
         round_ = ReadRound(self.read_seq, self.commit, self.reads_unready)
@@ -781,7 +791,7 @@ class Node:
             # need not meet a majority of C; a fresh leader does not wait for its term's first
             # commit either (the 2015 fix), so an old leader's uncommitted change can be undone.
             pass
-        elif self.config_index > self.commit or self.log.term_at(self.commit) != self.term:
+        elif self.config_index > self.commit or not self._term_committed():
             # One change at a time, and never before this term's no-op commits (the thesis's
             # fix for single-server changes racing with a leader change).
             raise Refusal("change-in-progress", True)

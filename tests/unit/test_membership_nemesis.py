@@ -168,3 +168,30 @@ def test_removals_are_mostly_pairs_of_followers_when_the_leader_is_known():
     draws = [nemesis._draw_removal() for _ in range(200)]
     assert sum(len(d) == 2 for d in draws) > 140
     assert sum("n1" in d for d in draws) < 40  # a random pair would hold it 80 times in 200
+
+
+def test_the_final_heal_is_restore_and_the_report_ends_the_band_with_it():
+    from raft_jepsen.harness.history.faults import FINAL_HEALS
+    from raft_jepsen.reports.timeline import faults
+    from tests.unit.test_nemesis import build
+
+    _, _, pkg = build(["membership", "partition"])
+    assert pkg.final[-1] == "restore-membership" and pkg.background == (("start-membership", "stop-membership"),)
+    assert FINAL_HEALS["restore-membership"] == "start-membership"
+    history = [Op(index=0, type="info", process="nemesis", f="start-membership", time=1),
+               Op(index=1, type="info", process="nemesis", f="restore-membership", time=5)]
+    (band,) = faults(history)
+    assert (band.kind, band.start, band.stop) == ("membership", 1, 5)
+
+
+def test_a_mid_run_stop_gives_up_quickly_and_the_restore_finishes_the_job():
+    # Members out of reach (a partition): the stop must not hold the nemesis thread for long.
+    system, nemesis, _ = churn(fail_add=["n1", "n2", "n3", "n4", "n5"])
+    from raft_jepsen.harness.nemesis import membership
+
+    began = time.monotonic()
+    assert nemesis.invoke(op(STOP)).value["outcome"] == "indeterminate"
+    assert time.monotonic() - began < membership.STOP_SETTLE_S + 1
+    system.fail_add.clear()
+    value = nemesis.invoke(op(membership.RESTORE)).value
+    assert value["members"] == ["n1", "n2", "n3", "n4", "n5"] and system.config == set(value["members"])

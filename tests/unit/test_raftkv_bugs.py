@@ -214,3 +214,14 @@ def test_config_before_commit_lets_two_disjoint_majorities_commit(tmp_path, bug)
         assert c.call(old, "write", key="k", value="near")["ok"]
         assert c.status(old)["role"] == "leader" and c.leaders(far)
         assert c.call(old, "read", key="k")["value"] == "near" and c.read("k", among=far) == "far"
+
+
+def test_commit_prior_term_serves_reads_without_a_no_op(tmp_path):
+    # No no-op: a new leader takes what it had when elected as committed once the count says so,
+    # so a fresh cluster answers reads at once and a new leader after a kill does too.
+    with LocalCluster(tmp_path, 3, bugs=["commit-prior-term"]) as c:
+        assert c.read("k") is None
+        write_everywhere(c, "k", 1)
+        old = c.wait_leader()
+        c.kill(old)
+        assert c.read("k", among=[n for n in c.nodes if n != old]) == 1
