@@ -54,6 +54,7 @@ SETTINGS: dict[str, dict] = {
     "power-cut": {"nemesis": "power-cut"},
     "partition-1.5": {"nemesis": "partition", "nemesis-interval": 1.5},
     "kv-short": {"workload": "kv", "nemesis": "partition,kill,pause", "nemesis-interval": 1},
+    "append-short": {"workload": "append", "nemesis": "partition,kill,pause", "nemesis-interval": 1},
     "packet": {"nemesis": "packet-delay,packet-reorder,partition,kill", "nemesis-interval": 2},
     "clock": {"nemesis": "clock-bump,partition-leader", "nemesis-interval": 6},
     "membership": {"nemesis": "partition-halves,membership", "nemesis-interval": 1},
@@ -77,10 +78,12 @@ SWITCHES: dict[str, tuple[str, str]] = {
     "config-before-commit": ("membership", "two members removed at once while the leader and one follower are cut "
                                            "off from the rest: the stacked configuration makes the pair a majority"),
     "accept-stale-term": ("default", ""),
-    "commit-prior-term": ("kv-short", "figure 8 needs three leader changes in a row (faults every second), and the "
-                                      "entry it loses must sit on a key still read (a small fixed keyspace)"),
-    "no-truncate": ("kv-short", "a follower that kept a dead leader's entries diverges; it shows when it leads "
-                                "later while those keys are still read (a small fixed keyspace)"),
+    "commit-prior-term": ("append-short", "figure 8 needs three leader changes in a row (faults every second); "
+                                          "an append is never hidden by a later one, so a lost or phantom "
+                                          "entry stays in every later read of the list"),
+    "no-truncate": ("append-short", "a follower that kept a cut-off leader's entries applies them in place of "
+                                    "the committed ones; in a list every element stays, so the divergence shows "
+                                    "in any later read once that follower leads (faults every second)"),
     "fixed-timeout": ("kv-short", "split votes need nodes timing out together: a pause of every node, then "
                                   "resumed at once, starts their timers together"),
     "truncate-on-match": ("packet", "an AppendEntries must arrive after a newer one: delayed and reordered packets"),
