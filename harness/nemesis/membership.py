@@ -117,13 +117,17 @@ class MembershipNemesis:
     def _start(self) -> dict:
         if self._thread is not None:
             return {"skipped": "churn already running"}
-        members, committed = self._read_back()
+        value: dict = {"original": self.original}
+        try:
+            value["members"], value["committed"] = self._read_back()
+        except RaftJepsenError as e:  # no leader now (an election under way): churn all the same
+            value["members"], value["committed"], value["error"] = None, False, str(e)
         self.changes, self._failure = [], None
         self._stop.clear()
         self._started = self.clock()
         self._thread = threading.Thread(target=self._churn, name="membership-churn", daemon=True)
         self._thread.start()
-        return {"original": self.original, "members": members, "committed": committed}
+        return value
 
     def _churn(self) -> None:
         try:

@@ -195,3 +195,16 @@ def test_a_mid_run_stop_gives_up_quickly_and_the_restore_finishes_the_job():
     system.fail_add.clear()
     value = nemesis.invoke(op(membership.RESTORE)).value
     assert value["members"] == ["n1", "n2", "n3", "n4", "n5"] and system.config == set(value["members"])
+
+
+def test_a_start_without_a_leader_churns_all_the_same_and_says_so():
+    cluster = FakeCluster(5)
+    system = Members([n.name for n in cluster.nodes])
+    nemesis = MembershipNemesis(system, cluster.nodes, random.Random(0), pause_s=0.01)
+    real = system.members
+    system.members = lambda nodes: (_ for _ in ()).throw(EnvironmentProblem("no leader"))
+    value = nemesis.invoke(op(START)).value
+    assert value["members"] is None and value["error"] == "no leader"
+    system.members = real
+    time.sleep(0.1)
+    assert nemesis.invoke(op(STOP)).value["changes"]
