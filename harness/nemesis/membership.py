@@ -1,12 +1,11 @@
 """Membership changes as a fault: members removed and added back while the workload runs.
 
-`start-membership` starts a churn of changes in a thread of its own; `stop-membership` stops it
-and brings the configuration back to the original one (every node a member again, the change
-committed), giving it `STOP_SETTLE_S`: a partition in force may keep the members to add out of
-reach, and its own heal waits behind this op, so what is left is done by the next churn (which
-adds back first) or by `restore-membership`, the final phase's heal, which waits as long as it
-takes (`SETTLE_S`), after the network is healed, so the final reads meet the cluster the run
-began with. The churn alternates:
+`start-membership` starts a churn of changes in a thread of its own; `stop-membership` tells it
+to stop and to add back every member it removed, and returns at once: the nemesis thread is
+shared, and a partition in force (behind which the members to add may be) is healed by a later op
+on it. `restore-membership`, the final phase's heal, runs after the network is healed and waits
+until the original membership is committed (`SETTLE_S`), so the final reads meet the cluster the
+run began with. The churn alternates:
 remove members at once (mostly as many as may go: never below three voters, or two in a
 three-node cluster; mostly followers), then, after a pause of up to `PAUSE_S`, add every removed
 one back at once, and so on. Changes
@@ -24,13 +23,19 @@ wiped). Proof is the configuration read back from the leader after each change. 
 
     {"changes": [{"at_ms": 310, "remove": ["n4", "n5"], "outcome": "installed",
                   "members": ["n1", "n2", "n3"], "committed": true, "took_ms": 42}, ...],
-     "healed": ["n4", "n5"], "members": ["n1", ..., "n5"], "committed": true, "verified_ms": 2210}
+     "out": ["n4", "n5"], "members": ["n1", "n2", "n3"], "committed": true, "verified_ms": 12}
 
-`at_ms` counts from the `start-membership`. A change that did not complete in time is
-`"outcome": "indeterminate"` with the `error`: it may still take effect, which the next read-back
-shows; the heal waits for the configuration to settle before it adds anyone back. A heal that
-fails is recorded the same way (`"outcome": "indeterminate"`, `error`, the changes made); the
-nemesis's teardown tries it again and raises if the configuration still is not the original."""
+and the final `restore-membership`: `{"changes": [...], "healed": ["n4", "n5"], "members":
+["n1", ..., "n5"], "committed": true, "verified_ms": 2210}`.
+
+`at_ms` counts from the `start-membership` whose churn made the change; a change made while
+adding back after a stop carries `"restore": true` and is recorded by the next op. A change that
+did not complete in time is `"outcome": "indeterminate"` with the `error`: it may still take
+effect, which the next read-back shows; the heal waits for the configuration to settle before it
+adds anyone back. A `stop-membership` records `out` (still to add back) and the membership read
+back then; a final heal that fails is recorded as `"outcome": "indeterminate"` with its `error`
+and the changes made, and the nemesis's teardown tries it again and raises if the configuration
+still is not the original."""
 
 from __future__ import annotations
 
@@ -51,10 +56,8 @@ START, STOP = "start-membership", "stop-membership"
 RESTORE = "restore-membership"  # the final phase's heal (history.faults.FINAL_HEALS)
 PAUSE_S = 0.5  # longest pause between two changes of the churn
 SETTLE_S = 15.0  # how long the final heal waits for a leader and a committed configuration
-# A mid-run stop gives the restore this long, then leaves the rest to the next churn (which adds
-# back first) or the final heal: other faults may be in force (a partition behind which the
-# members to add are), and their heals wait for this op on the nemesis thread.
-STOP_SETTLE_S = 2.0
+# After a stop the churn keeps adding back what it removed for this long, in its own thread.
+RESTORE_TRY_S = 20.0
 
 
 def most_removable(n: int) -> int:
@@ -85,6 +88,8 @@ class MembershipNemesis:
         self.out: set[str] = set()  # removed by the churn, not yet added back
         self.changes: list[dict] = []
         self._stop = threading.Event()
+        self._final = threading.Event()
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._started = 0.0
         self._failure: BaseException | None = None
@@ -96,14 +101,17 @@ class MembershipNemesis:
         started = self.clock()
         if op.f == START:
             value = self._start()
-        elif op.f in (STOP, RESTORE):
-            changes = self.changes
+        elif op.f == STOP:
+            value = self._stop_churn()
+        elif op.f == RESTORE:
+            changes = self._take_changes()
             try:
-                value = self._stop_and_heal(SETTLE_S if op.f == RESTORE else STOP_SETTLE_S)
+                value = self._stop_and_heal()
+                value["changes"] = changes + value["changes"]
             except RaftJepsenError as e:
-                # The changes made are still recorded; teardown tries the heal again and fails
-                # the run if the configuration cannot be restored.
-                value = {"changes": changes, "outcome": "indeterminate", "error": str(e)}
+                # What was done is still recorded; teardown tries the heal again and fails the
+                # run if the configuration cannot be restored.
+                value = {"changes": changes + self._take_changes(), "outcome": "indeterminate", "error": str(e)}
         else:
             raise UsageError(f"the {NAME} nemesis cannot do {op.f!r}")
         value["verified_ms"] = round((self.clock() - started) * 1000)
@@ -115,19 +123,41 @@ class MembershipNemesis:
     # ---- the churn ----------------------------------------------------------------------
 
     def _start(self) -> dict:
-        if self._thread is not None:
-            return {"skipped": "churn already running"}
+        if self._thread is not None and self._thread.is_alive():
+            return {"skipped": "the previous churn is still adding members back", "out": sorted(self.out),
+                    "changes": self._take_changes()}
         value: dict = {"original": self.original}
         try:
             value["members"], value["committed"] = self._read_back()
         except RaftJepsenError as e:  # no leader now (an election under way): churn all the same
             value["members"], value["committed"], value["error"] = None, False, str(e)
-        self.changes, self._failure = [], None
+        if self.changes:
+            value["changes"] = self._take_changes()  # the last churn's restore, finished since
+        self._failure = None
         self._stop.clear()
         self._started = self.clock()
         self._thread = threading.Thread(target=self._churn, name="membership-churn", daemon=True)
         self._thread.start()
         return value
+
+    def _stop_churn(self) -> dict:
+        """Tell the churn to stop and to add back what it removed, and return at once: the
+        nemesis thread is shared, and a partition in force (behind which the members to add may
+        be) is healed by a later op on it."""
+        self._stop.set()
+        value: dict = {"changes": self._take_changes(), "out": sorted(self.out)}
+        try:
+            value["members"], value["committed"] = self._read_back()
+        except RaftJepsenError as e:
+            value["members"], value["committed"], value["error"] = None, False, str(e)
+        if self._failure is not None:
+            value["churn_error"] = repr(self._failure)
+        return value
+
+    def _take_changes(self) -> list[dict]:
+        with self._lock:
+            taken, self.changes = self.changes, []
+        return taken
 
     def _churn(self) -> None:
         try:
@@ -137,7 +167,10 @@ class MembershipNemesis:
                 else:
                     self._change("remove", self._draw_removal())
                 self._stop.wait(self.rng.uniform(0, self.pause_s))
-        except BaseException as e:  # noqa: BLE001 - reported by the stop op, never lost
+            deadline = self.clock() + RESTORE_TRY_S
+            while self.out and self.clock() < deadline and not self._final.is_set():
+                self._change("add", sorted(self.out), restore=True)
+        except BaseException as e:  # noqa: BLE001 - reported by the next op, never lost
             self._failure = e
 
     def _draw_removal(self) -> list[str]:
@@ -155,10 +188,12 @@ class MembershipNemesis:
                 pool = followers
         return sorted(self.rng.sample(pool, k))
 
-    def _change(self, action: str, names: list[str]) -> None:
+    def _change(self, action: str, names: list[str], restore: bool = False) -> None:
         """Change every one of `names` at once (one thread each), then read the result back."""
         began = self.clock()
         record: dict = {"at_ms": round((began - self._started) * 1000), action: names}
+        if restore:
+            record["restore"] = True
         do = self.system.remove_member if action == "remove" else self.system.add_member
         errors: list[str] = []
 
@@ -182,7 +217,8 @@ class MembershipNemesis:
         if action == "add" and not errors:
             self.out.difference_update(names)
         record["took_ms"] = round((self.clock() - began) * 1000)
-        self.changes.append(record)
+        with self._lock:
+            self.changes.append(record)
 
     # ---- the heal -----------------------------------------------------------------------
 
@@ -191,10 +227,12 @@ class MembershipNemesis:
         configuration, waiting up to `settle_s` for it to settle; the original configuration,
         committed, is the proof."""
         self._stop.set()
+        self._final.set()  # no more restore attempts of its own: this heal does it
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        value: dict = {"changes": self.changes}
+        self._final.clear()
+        value: dict = {"changes": self._take_changes()}
         if self._failure is not None:
             value["churn_error"] = repr(self._failure)
         members = self._settled(settle_s)
@@ -206,7 +244,6 @@ class MembershipNemesis:
         if members != self.original:
             raise EnvironmentProblem(f"membership not healed: the configuration is {members}, not {self.original}")
         self.out.clear()
-        self.changes = []
         value["members"], value["committed"] = members, True
         return value
 

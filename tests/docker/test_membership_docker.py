@@ -46,14 +46,15 @@ def test_membership_fault_changes_the_configuration_then_restores_it(docker_clie
                 if done.type == "ok":
                     acked.append(i)
             client.close()
-            value = nemesis.invoke(op(STOP)).value
-            removals = [c for c in value["changes"] if "remove" in c and c["outcome"] == "installed"]
-            adds = [c for c in value["changes"] if "add" in c and c["outcome"] == "installed"]
-            assert removals and adds, value
+            value = nemesis.invoke(op(STOP)).value  # returns at once; the churn adds back
+            restored = nemesis.invoke(op(RESTORE)).value  # the final phase's heal
+            changes = value["changes"] + restored["changes"]
+            removals = [c for c in changes if "remove" in c and c["outcome"] == "installed"]
+            adds = [c for c in changes if "add" in c and c["outcome"] == "installed"]
+            assert removals and adds, (value, restored)
             # proof read back from the cluster: the removed node was out, the added one in
             assert all(c["remove"][0] not in c["members"] and len(c["members"]) == 2 for c in removals), value
             assert all(c["add"][0] in c["members"] for c in adds), value
-            restored = nemesis.invoke(op(RESTORE)).value  # the final phase's heal
             assert restored["members"] == ["n1", "n2", "n3"] and restored["committed"], (value, restored)
             assert acked, "no write succeeded while the membership changed"
             # every node is a member again and has caught up with the last acknowledged write
