@@ -170,6 +170,7 @@ class MembershipNemesis:
             deadline = self.clock() + RESTORE_TRY_S
             while self.out and self.clock() < deadline and not self._final.is_set():
                 self._change("add", sorted(self.out), restore=True)
+                self._final.wait(0.2 if self.out else 0)  # a failed add is tried again, not in a spin
         except BaseException as e:  # noqa: BLE001 - reported by the next op, never lost
             self._failure = e
 
