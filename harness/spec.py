@@ -24,7 +24,7 @@ from raft_jepsen.harness.nemesis import NEMESES, RAFT_NAMES
 from raft_jepsen.harness.nemesis.package import partition_kinds
 from raft_jepsen.harness.nemesis.process import RAFT_TARGETS
 from raft_jepsen.harness.nemesis.timing import TIMINGS
-from raft_jepsen.harness.systems.base import HasPrimaries, HasSnapshots, Killable, Pausable
+from raft_jepsen.harness.systems.base import HasMembership, HasPrimaries, HasSnapshots, Killable, Pausable
 from raft_jepsen.harness.yamlfile import load_yaml, short
 from raft_jepsen.workloads import WORKLOADS
 
@@ -413,6 +413,9 @@ def _check_system(spec: Spec) -> None:
     for target in RAFT_TARGETS:
         needs[f"kill-{target}"], needs[f"pause-{target}"] = Killable, Pausable
     needs["lose-unsynced"] = Killable
+    needs["membership"] = HasMembership
+    if "membership" in spec.nemesis and spec.nodes < 3:
+        raise UsageError(f"nemesis membership needs at least 3 nodes, the cluster has {spec.nodes}")
     for name in spec.nemesis:
         if name in needs and not kind.can(needs[name]):
             raise UsageError(f"system {kind.name} cannot do nemesis {name} (its adapter is not {needs[name].__name__})")

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from raft_jepsen.harness.history import Op
-from raft_jepsen.harness.history.faults import FAULT_OPS, INSTALLED, MOVES, outcome
+from raft_jepsen.harness.history.faults import FAULT_OPS, FINAL_HEALS, INSTALLED, MOVES, outcome
 from raft_jepsen.harness.history.roles import RoleChange
 
-_STOPS = {stop: start for start, (stop, _) in FAULT_OPS.items()}
+_STOPS = {**{stop: start for start, (stop, _) in FAULT_OPS.items()}, **FINAL_HEALS}
 _KIND = {start: kind for start, (_, kind) in FAULT_OPS.items()}
 
 

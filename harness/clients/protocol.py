@@ -228,15 +228,28 @@ def _closed_by_peer(sock: socket.socket) -> bool:
         return True
 
 
+def request(addr: tuple[str, int], req: dict, timeout: float) -> dict | None:
+    """One request on a connection of its own (administration: `add`, `remove`); the reply, or
+    None when the node does not answer within `timeout` (the request may still take effect)."""
+    try:
+        with socket.create_connection(addr, timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(json.dumps({"id": 1, **req}).encode() + b"\n")
+            reply = json.loads(sock.makefile("rb").readline())
+    except (OSError, ValueError):
+        return None
+    return reply if isinstance(reply, dict) else None
+
+
 def status(addr: tuple[str, int], timeout: float = 1.0, **extra: bool) -> dict | None:
     """A node's `status` reply (a dict with `ok: true` and an integer `term`), or None when it
     does not answer so within `timeout`. `extra` asks for more (raftkv: `digest=True`, a hash of
     its applied state; `terms=True`, its committed log's terms)."""
-    request = json.dumps({"id": 0, "op": "status", **extra}).encode() + b"\n" if extra else _HANDSHAKE
+    asked = json.dumps({"id": 0, "op": "status", **extra}).encode() + b"\n" if extra else _HANDSHAKE
     try:
         with socket.create_connection(addr, timeout=timeout) as sock:
             sock.settimeout(timeout)
-            sock.sendall(request)
+            sock.sendall(asked)
             line = sock.makefile("rb").readline()
         reply = json.loads(line)
     except (OSError, ValueError):

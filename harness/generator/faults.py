@@ -30,7 +30,7 @@ from raft_jepsen.harness.history import Op
 # Networks fail that way (links recover while others go down) and, for Raft, it is what lets a
 # node that was cut off from a working leader reach the others just as that leader is cut off in
 # turn: the node is behind, yet in the same term, and a pre-vote that skips the log check elects
-# it. Healing first lets it catch up within milliseconds (bench/detect-results.md).
+# it. Healing first lets it catch up within milliseconds (git: bench/detect-results.md, 2026-12-02).
 MOVE_CHANCE = 0.5
 
 

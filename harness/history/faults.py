@@ -19,6 +19,7 @@ FAULT_OPS: dict[str, tuple[str, str]] = {
     "power-cut": ("power-on", "kill"),
     "start-packet": ("stop-packet", "packet"),
     "start-clock": ("stop-clock", "clock"),
+    "start-membership": ("stop-membership", "membership"),
 }
 HEALS = frozenset(stop for stop, _ in FAULT_OPS.values())
 # Faults whose start, while one of them is in force, replaces it rather than adding to it: a
@@ -68,6 +69,7 @@ COVERS: dict[str, tuple[str, str | None, frozenset | None]] = {
     "lose-unsynced": ("power-cut", "filesystem", frozenset({"lazyfs"})),
     "packet": ("start-packet", None, None),
     "clock": ("start-clock", None, None),
+    "membership": ("start-membership", None, None),
 }
 for _kind in ("halves", "one", "leader", "ring", "bridge", "leader-minority", "leader-majority", "snapshot"):
     COVERS[f"partition-{_kind}"] = ("start-partition", "kind", frozenset({_kind}))
@@ -88,3 +90,7 @@ def covers(name: str, op: Op) -> bool:
     if op.f != f:
         return False
     return values is None or (isinstance(op.value, Mapping) and op.value.get(field) in values)
+
+# Final-phase heals that end a fault kind other than by its stop op: the membership fault's
+# restore waits, after the network is healed, until the original membership is committed.
+FINAL_HEALS: dict[str, str] = {"restore-membership": "start-membership"}

@@ -39,6 +39,8 @@ NEMESES: dict[str, str] = {
     "clock-strobe": "each chosen node's wall clock flips between an offset and the true time every 100-400 ms",
     "lose-unsynced": "power-cut with the system's data directories on a FUSE write-back filesystem: every node "
                      "loses what it wrote but never fsynced, whatever the system (containers get SYS_ADMIN, /dev/fuse)",
+    "membership": "remove one or two members at once and add them back (fresh) while the workload runs, on a "
+                  "schedule of its own that overlaps the other faults; the original membership is restored",
 }
 # The names that aim at the leader the system names (HasPrimaries): refused up front for a system
 # that cannot name one.

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from raft_jepsen.harness.errors import RaftJepsenError, UsageError
 from raft_jepsen.harness.history import Op
 from raft_jepsen.harness.history.faults import MOVES, outcome_of
-from raft_jepsen.harness.nemesis import NEMESES, clock, lazyfs, packet
+from raft_jepsen.harness.nemesis import NEMESES, clock, lazyfs, membership, packet
 from raft_jepsen.harness.nemesis.base import Nemesis
 from raft_jepsen.harness.nemesis.net import Net
 from raft_jepsen.harness.nemesis.partition import (
@@ -151,6 +151,9 @@ def package(
     clocks = clock.kinds_named(names)
     if clocks:
         background.append((clock.ClockNemesis(nodes, clocks, rng, leaders, targets=targets), ("start-clock", "stop-clock")))
+    if membership.NAME in names:
+        background.append((membership.MembershipNemesis(system, nodes, rng, primaries=primaries),
+                           (membership.START, membership.STOP)))
     pairs = tuple(pair for _, pair in parts)
     moves = MOVES.intersection(start for start, _ in pairs)
     if timing != "interval" and parts:
@@ -162,7 +165,9 @@ def package(
                              wait_s=max(1.0, interval))
         parts = [(timed, pairs[0])]
     every = parts + background
-    return Package(ComposedNemesis([n for n, _ in every]), pairs, interval, tuple(stop for _, (_, stop) in every), moves,
+    # The final heal of a kind is its stop op, but membership's final heal waits until restored.
+    final = tuple(membership.RESTORE if stop == membership.STOP else stop for _, (_, stop) in every)
+    return Package(ComposedNemesis([n for n, _ in every]), pairs, interval, final, moves,
                    tuple(pair for _, pair in background))
 
 

@@ -46,7 +46,7 @@ TOGETHER_LEAD_S = 0.3
 # the first (a cascading failure): the first to die misses what the others still commit. Nodes
 # restarted together come back in a random order, as far apart, as machines do after an outage,
 # so that a restarted node missing committed entries can be among the first back when the next
-# leader is chosen (survivors of the kill still usually win: bench/detect-results.md). About
+# leader is chosen (survivors of the kill still usually win: git: bench/detect-results.md, 2026-12-02). About
 # three of raftkv's election timeouts.
 SPREAD_S = 1.0
 PAUSE_WEIGHTS = {"leader": 3}

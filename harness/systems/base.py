@@ -112,7 +112,9 @@ class HasMembership(Protocol):
         ...
 
     def remove_member(self, nodes: list[Node], node: Node) -> None:
-        """Take `node` out of the configuration (through the leader) and stop it."""
+        """Take `node` out of the configuration (through the leader); done once the change is
+        committed. The node may be left running, as a decommissioned machine is until someone
+        turns it off (raftkv), or stop itself on learning of its removal (etcd)."""
         ...
 
     def add_member(self, nodes: list[Node], node: Node) -> None:

@@ -11,12 +11,14 @@ which the `role` events give the report's leader lane."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Iterator
 
 from raft_jepsen.harness.clients import protocol
 from raft_jepsen.harness.clients.protocol import ProtocolClient
+from raft_jepsen.harness.errors import EnvironmentProblem
 from raft_jepsen.harness.history import roles
 from raft_jepsen.harness.history.roles import ROLES, Digest, NodeStatus, RoleChange
 from raft_jepsen.harness.nodes import Node
@@ -38,6 +40,11 @@ def _count(text: str) -> int:
     if not text.isdigit():
         raise ValueError(f"expected a whole number of entries (0: never), got {text!r}")
     return int(text)
+# How long one membership change may take, refusals (`change-in-progress`, no leader) retried
+# meanwhile: a few elections' worth.
+CHANGE_DEADLINE_S = 5.0
+# Replies that say the change did not happen yet, and may once the cluster settles.
+_RETRYABLE = ("change-in-progress", "not-leader", "transferring", "timeout", "lost-leadership")
 
 
 def _flag(text: str) -> bool:
@@ -48,7 +55,7 @@ def _flag(text: str) -> bool:
 
 class RaftKV:
     """System adapter for raftkv: Killable, Pausable, HasPrimaries, HasSnapshots, HasLogs,
-    HasRoleLog, HasStatus, HasDigests."""
+    HasRoleLog, HasStatus, HasDigests, HasMembership."""
 
     def __init__(self, setup: Setup):
         self.nodes = list(setup.nodes)
@@ -56,6 +63,10 @@ class RaftKV:
         self.client_retries = setup.client_retries
         self.simulate_page_cache = setup.options.get("simulate-page-cache", True)
         self.snapshot_every = setup.options.get("snapshot-every", SNAPSHOT_EVERY)
+        # Nodes started with --join (a fresh machine waiting to be added); a restart keeps the
+        # flag, since a joined node's configuration comes from its log.
+        self.joining: set[str] = set()
+        self._lock = threading.Lock()
         self.daemon = Daemon(name="raftkv", pid_file=PID_FILE, log_file=LOG_FILE, port=CLIENT_PORT,
                              env={"PYTHONPATH": CODE_DIR})
 
@@ -127,6 +138,83 @@ class RaftKV:
             out[node.name] = Digest(at=reply["last_applied"], digest=reply["digest"]) if ok else None
         return out
 
+    def members(self, nodes: list[Node]) -> list[str]:
+        """The voting members as the leader of the highest term says: its latest configuration
+        entry, committed or not (`members_committed` tells which)."""
+        return self.members_committed(nodes)[0]
+
+    def members_committed(self, nodes: list[Node]) -> tuple[list[str], bool]:
+        """(members, committed): the leader's latest configuration and whether it has committed
+        it. EnvironmentProblem when no node leads."""
+        leader = self._leader_status(nodes)
+        if leader is None:
+            raise EnvironmentProblem("no leader to say what the configuration is")
+        return sorted(leader["members"]), leader.get("config_index", 0) <= leader.get("commit_index", 0)
+
+    def remove_member(self, nodes: list[Node], node: Node) -> None:
+        """Remove `node` through the leader; done once the leader says the configuration without
+        it is committed. The node is left running: one that learns of its removal never
+        campaigns, one cut off from it still believes it is a member, as in a real cluster."""
+        self._change(nodes, {"op": "remove", "value": node.name}, lambda members: node.name not in members)
+
+    def add_member(self, nodes: list[Node], node: Node) -> None:
+        """A fresh machine in `node`'s place: process stopped, data wiped, started with --join,
+        then added through the leader; done once the configuration with it is committed. A node
+        that is still a member (its removal never committed) is only started, never wiped: a
+        member's lost disk is not this fault."""
+        members = self._committed_members(nodes)
+        if node.name in members:
+            self.start(node)
+            return
+        self.daemon.forget(node)
+        node.remote.exec(f"mkdir -p {DATA_DIR} && find {DATA_DIR} -mindepth 1 -delete")
+        with self._lock:
+            self.joining.add(node.name)
+        self.start(node)
+        self._change(nodes, {"op": "add", "value": {"id": node.name, "addr": f"{node.ip}:{RAFT_PORT}"}},
+                     lambda members: node.name in members)
+
+    def _committed_members(self, nodes: list[Node]) -> list[str]:
+        deadline = time.monotonic() + CHANGE_DEADLINE_S
+        while time.monotonic() < deadline:
+            leader = self._leader_status(nodes)
+            if leader is not None and leader.get("config_index", 0) <= leader.get("commit_index", 0):
+                return sorted(leader["members"])
+            time.sleep(0.1)
+        raise EnvironmentProblem(f"no leader with a committed configuration within {CHANGE_DEADLINE_S:g} s")
+
+    def _change(self, nodes: list[Node], req: dict, done) -> None:
+        """Send `req` to the leader until the leader's committed configuration satisfies `done`;
+        EnvironmentProblem after CHANGE_DEADLINE_S (the change may still happen)."""
+        deadline = time.monotonic() + CHANGE_DEADLINE_S
+        last = "no leader"
+        while time.monotonic() < deadline:
+            leader = self._leader_status(nodes)
+            if leader is None:
+                time.sleep(0.1)
+                continue
+            committed = leader.get("config_index", 0) <= leader.get("commit_index", 0)
+            if done(leader["members"]) and committed:
+                return
+            if done(leader["members"]):
+                time.sleep(0.05)  # appended, not yet committed
+                continue
+            addr = next(n.client_addr for n in nodes if n.name == leader["node"])
+            reply = protocol.request(addr, req, timeout=3.0)
+            if reply is None or reply.get("ok"):
+                continue  # read the outcome back from the leader
+            last = str(reply.get("error"))
+            if last not in _RETRYABLE and last != "not-a-member":
+                raise EnvironmentProblem(f"raftkv {req['op']} refused: {last}")
+            time.sleep(0.1)
+        raise EnvironmentProblem(f"raftkv {req['op']} not committed within {CHANGE_DEADLINE_S:g} s (last: {last})")
+
+    def _leader_status(self, nodes: list[Node]) -> dict | None:
+        with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+            statuses = list(pool.map(status, nodes))
+        leaders = [s for s in statuses if s and s.get("role") == "leader" and isinstance(s.get("members"), list)]
+        return max(leaders, key=lambda s: s["term"]) if leaders else None
+
     def log_files(self, node: Node) -> list[str]:
         return [LOG_FILE]
 
@@ -156,6 +244,8 @@ class RaftKV:
         peers = ",".join(f"{n.name}={n.ip}:{RAFT_PORT}" for n in self.nodes)
         cmd = ["python3", "-m", "raftkv", "--id", node.name, "--peers", peers, "--data", DATA_DIR]
         cmd += ["--client-port", str(CLIENT_PORT)]
+        if node.name in self.joining:
+            cmd.append("--join")
         for bug in self.bugs:
             cmd += ["--bug", bug]
         if self.simulate_page_cache:

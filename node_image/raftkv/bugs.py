@@ -18,7 +18,8 @@ class Bugs:
     vote_ignores_log: bool = _switch("votes (and pre-votes) are granted without the log up-to-date check")
     self_elect: bool = _switch("on election timeout a node makes itself leader of the next term without a vote")
     commit_prior_term: bool = _switch("the commit index is the quorum match index even when that entry is "
-                                      "from an earlier term")
+                                      "from an earlier term, and a new leader appends no no-op (as in the "
+                                      "reference design): Raft's figure 8")
     volatile_state: bool = _switch("log, term and vote are kept in memory only: a restart forgets them")
     lazy_fsync: bool = _switch("the log is fsynced every 100 ms in the background; replies do not wait for it")
     stale_read: bool = _switch("the leader answers reads from its local state without confirming leadership, "
@@ -36,6 +37,9 @@ class Bugs:
     lease_read: bool = _switch("the leader answers reads from local state while its lease holds (a majority "
                                "acknowledged a heartbeat sent less than 0.9 election timeouts ago by its wall "
                                "clock), and keeps leading as long as the lease: safe only while clocks behave")
+    config_before_commit: bool = _switch("a membership change is appended while the previous one is uncommitted, "
+                                         "and by a new leader before its term's first commit (the single-server "
+                                         "change bug of raft-dev, 2015): two disjoint majorities can form")
 
     @classmethod
     def parse(cls, names) -> "Bugs":

@@ -123,6 +123,7 @@ class Node:
         self.waiters: dict[int, tuple[int, asyncio.Future]] = {}
         self.read_seq = 0
         self.lease_until = 0.0  # lease-read: wall-clock time until which reads need no quorum round
+        self.term_start = 0  # a leader's last index when elected
         self.reads_unready: list[asyncio.Future] = []  # before the leader's no-op commits
         self.read_rounds: deque[ReadRound] = deque()
         self.reads_confirmed: list[tuple[int, asyncio.Future]] = []
@@ -296,7 +297,12 @@ class Node:
         self._sync_progress()
         self.read_seq = 0
         self.lease_until = 0.0
-        self._append_local("noop", None)
+        self.term_start = self.log.last_index  # what it had when elected
+        if not self.bugs.commit_prior_term:
+            # The no-op commits the previous terms' entries by counting (§5.4.2); the reference
+            # design of commit-prior-term has none, which is what opens figure 8's window: an
+            # older-term entry committed by counting can be overwritten by a later leader.
+            self._append_local("noop", None)
         for peer, p in self.progress.items():
             self._send_append(peer, p)  # probe every follower now, not a heartbeat later
         self._heartbeat_timer = self.loop.call_later(self.opts.heartbeat, self._on_heartbeat)
@@ -329,6 +335,8 @@ class Node:
                 return
             if kind != "append":
                 return  # a stale reply
+            # accept-stale-term: the footprint, for the node log (no client may ever see it)
+            emit(self.id, "stale-term-append-accepted", leader=sender, its_term=term, term=self.term)
         handler = self._handlers.get(kind)
         if handler is not None:
             handler(msg)
@@ -411,6 +419,9 @@ class Node:
             new = entries
         elif self.bugs.no_truncate:
             new = [e for e in entries if e["i"] > self.log.last_index]
+            kept = [e["i"] for e in entries if e["i"] <= self.log.last_index and self.log.term_at(e["i"]) != e["t"]]
+            if kept:  # the footprint, for the node log: conflicting entries this node keeps
+                emit(self.id, "conflicting-entries-kept", first=kept[0], count=len(kept), commit=self.commit)
         else:
             new = []
             for pos, entry in enumerate(entries):
@@ -638,6 +649,10 @@ class Node:
                                   check_term=not self.bugs.commit_prior_term,
                                   even_majority=self.even_majority)
         if new > self.commit:
+            if self.bugs.commit_prior_term and self.log.term_at(new) != self.term:
+                # the footprint, for the node log: figure 8's window is open
+                emit(self.id, "prior-term-committed-by-count", index=new, its_term=self.log.term_at(new),
+                     term=self.term)
             self.commit = new
             self._apply_committed()
             if self.id not in self.members and self.config_index <= self.commit:
@@ -696,12 +711,20 @@ class Node:
             self.lease_until = max(self.lease_until, acks[need - 1] + LEASE_SHARE * self.opts.election_timeout)
 
     def _lease_holds(self) -> bool:
-        return (time.time() < self.lease_until and self.log.term_at(self.commit) == self.term
+        return (time.time() < self.lease_until and self._term_committed()
                 and self.applied >= self.commit)
+
+    def _term_committed(self) -> bool:
+        """Whether this leader knows its log is committed up to where its term began: its no-op
+        committed. Under commit-prior-term there is no no-op, and the design takes the entries it
+        had when elected as committed once the count says so (which is its flaw)."""
+        if self.bugs.commit_prior_term:
+            return self.commit >= self.term_start
+        return self.log.term_at(self.commit) == self.term
 
     def _release_unready_reads(self) -> None:
         """Start a ReadIndex round for reads that waited for this term's first commit."""
-        if not self.reads_unready or self.log.term_at(self.commit) != self.term:
+        if not self.reads_unready or not self._term_committed():
             return
         self.read_seq += 1
         round_ = ReadRound(self.read_seq, self.commit, self.reads_unready)
@@ -765,7 +788,13 @@ class Node:
 
     async def change_members(self, members: dict[str, str]) -> dict:
         self._require_leader()
-        if self.config_index > self.commit or self.log.term_at(self.commit) != self.term:
+        if self.bugs.config_before_commit:
+            # The flaw: the next configuration goes in on top of one not yet committed, so two
+            # single-server steps (C, C-x, C-x-y) are in use at once, and a majority of C-x-y
+            # need not meet a majority of C; a fresh leader does not wait for its term's first
+            # commit either (the 2015 fix), so an old leader's uncommitted change can be undone.
+            pass
+        elif self.config_index > self.commit or not self._term_committed():
             # One change at a time, and never before this term's no-op commits (the thesis's
             # fix for single-server changes racing with a leader change).
             raise Refusal("change-in-progress", True)
@@ -826,7 +855,8 @@ class Node:
                  "commit_index": self.commit, "commit_term": self.log.term_at(self.commit),
                  "last_applied": self.applied,
                  "last_index": self.log.last_index, "snapshot_index": self.log.snap_index,
-                 "members": sorted(self.members), "time": time.time(), "started": self.started,
+                 "members": sorted(self.members), "config_index": self.config_index,
+                 "time": time.time(), "started": self.started,
                  "election_timeout_ms": round(self.current_timeout * 1000, 3),
                  "bugs": self.bugs.names()}
         if terms:

@@ -42,7 +42,8 @@ class BareSystem:
 
 
 class FakeSystem(BareSystem):
-    """Killable, Pausable, HasPrimaries: records each call, keeps who is down and who is stopped."""
+    """Killable, Pausable, HasPrimaries, HasMembership: records each call, keeps who is down, who
+    is stopped and who is out of the configuration."""
 
     def __init__(self, leaders=()):
         self.leaders = list(leaders)
@@ -51,6 +52,7 @@ class FakeSystem(BareSystem):
         self.kill_at = {}
         self.stopped = set()
         self.positions = {}  # node -> (last index, snapshot index)
+        self.removed = set()  # out of the configuration
 
     def kill(self, node, at=None):
         self.calls.append(("kill", node.name))
@@ -74,6 +76,17 @@ class FakeSystem(BareSystem):
 
     def log_position(self, node):
         return self.positions.get(node.name)
+
+    def members(self, nodes):
+        return sorted(n.name for n in nodes if n.name not in self.removed)
+
+    def remove_member(self, nodes, node):
+        self.calls.append(("remove", node.name))
+        self.removed.add(node.name)
+
+    def add_member(self, nodes, node):
+        self.calls.append(("add", node.name))
+        self.removed.discard(node.name)
 
 
 def test_fake_system_has_every_ability_the_nemeses_check_for():

@@ -8,6 +8,7 @@ test_raftkv_storage.py. Where a scenario could pass by luck, it runs with and wi
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,42 @@ def test_lease_read_answers_stale_only_when_the_leaders_clock_jumps_back(tmp_pat
             assert reply == {"id": reply["id"], "ok": True, "value": "old"}  # stale
         else:
             assert not reply["ok"]  # stepped down (check-quorum) or no quorum for the read
+
+
+@pytest.mark.parametrize("bug", ["config-before-commit", None])
+def test_config_before_commit_lets_two_disjoint_majorities_commit(tmp_path, bug):
+    # The leader and one follower are cut off from the other three; before the leader's
+    # check-quorum notices, two of the far side are removed at once. Stacked, the two single-server
+    # steps make {leader, follower, far1} the configuration, whose majority the near side holds,
+    # while the far side still has a majority of the old five: two leaders, each committing.
+    with LocalCluster(tmp_path, 5, bugs=[bug] if bug else []) as c:
+        write_everywhere(c, "k", "before")
+        old = c.wait_leader()
+        near = [old, next(n for n in c.nodes if n != old)]
+        far = [n for n in c.nodes if n not in near]
+        for name in near:
+            c.call(name, "drop", value=far)
+        for name in far:
+            c.call(name, "drop", value=near)
+        with ThreadPoolExecutor(2) as pool:
+            replies = list(pool.map(lambda t: c.call(old, "remove", value=t), far[1:]))
+        c.write("k", "far", among=far)  # the far side elects its own leader and commits
+        if bug is None:
+            assert not any(r["ok"] for r in replies)  # one refused (change-in-progress), one timed out
+            assert c.call(old, "write", key="k", value="near")["ok"] is False
+            return
+        assert all(r["ok"] for r in replies) and c.status(old)["members"] == sorted([*near, far[0]])
+        assert c.call(old, "write", key="k", value="near")["ok"]
+        assert c.status(old)["role"] == "leader" and c.leaders(far)
+        assert c.call(old, "read", key="k")["value"] == "near" and c.read("k", among=far) == "far"
+
+
+def test_commit_prior_term_serves_reads_without_a_no_op(tmp_path):
+    # No no-op: a new leader takes what it had when elected as committed once the count says so,
+    # so a fresh cluster answers reads at once and a new leader after a kill does too.
+    with LocalCluster(tmp_path, 3, bugs=["commit-prior-term"]) as c:
+        assert c.read("k") is None
+        write_everywhere(c, "k", 1)
+        old = c.wait_leader()
+        c.kill(old)
+        assert c.read("k", among=[n for n in c.nodes if n != old]) == 1

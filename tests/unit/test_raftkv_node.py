@@ -8,8 +8,11 @@ a message handler is shown next to the correct behaviour it breaks.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "node_image"))
 
@@ -148,14 +151,14 @@ def test_follower_in_contact_with_its_leader_ignores_a_disruptive_candidate():
 
 
 async def figure_8(node, wire):
-    """Raft figure 8: n3 holds index 2 from term 2 and becomes leader of term 3 (its no-op is
-    index 3); n2 then reports that it holds index 2, not the no-op. Index 2 is on a majority but
-    is from an earlier term: a later leader may still overwrite it."""
+    """Raft figure 8: n3 holds index 2 from term 2 and becomes leader of term 3 (its no-op, when
+    it appends one, is index 3); n2 then reports that it holds index 2. Index 2 is on a majority
+    but is from an earlier term: a later leader may still overwrite it."""
     node.handle(append(2, 0, 0, [entry(1, 1, "a"), entry(2, 2, "b")], commit=1))
     node.handle({"type": "timeout_now", "from": "n1", "term": 2})
     node.handle({"type": "vote_reply", "from": "n2", "term": 3, "pre": False, "granted": True})
-    assert node.role == "leader" and node.log.last_term == 3
-    await asyncio.sleep(0)  # the leader's own fsync of its no-op
+    assert node.role == "leader"
+    await asyncio.sleep(0)  # the leader's own fsync (of its no-op)
     node.handle({"type": "append_reply", "from": "n2", "term": 3, "success": True, "match": 2,
                  "ctx": 0})
     return node.commit
@@ -167,8 +170,15 @@ def test_leader_does_not_commit_an_earlier_terms_entry_by_counting_replicas():
 
 
 def test_commit_prior_term_bug_commits_an_earlier_terms_entry_by_counting_replicas():
-    commit, _, _ = run(figure_8, bugs=["commit-prior-term"])
-    assert commit == 2
+    # As in the reference design (EventStreamCore's becomeLeader), a new leader appends no no-op:
+    # its log ends in the earlier term, so nothing of its own term is there to commit first.
+    commit, node, _ = run(figure_8, bugs=["commit-prior-term"])
+    assert commit == 2 and node.log.last_term == 2
+
+
+def test_a_correct_leader_starts_its_term_with_a_no_op():
+    _, node, _ = run(figure_8)
+    assert node.log.last_term == 3 and node.log.entry(3)["k"] == "noop"
 
 
 def test_rejection_carries_the_conflicting_term_and_its_first_index():
@@ -178,3 +188,20 @@ def test_rejection_carries_the_conflicting_term_and_its_first_index():
     _, _, wire = run(scenario)
     reply = wire.replies("append_reply")[-1]
     assert (reply["success"], reply["hint_term"], reply["hint_index"]) == (False, 2, 2)
+
+
+def footprints(capsys, event):
+    return [json.loads(line) for line in capsys.readouterr().err.splitlines() if f'"event":"{event}"' in line]
+
+
+@pytest.mark.parametrize("bug,scenario,event", [
+    ("no-truncate", conflicting_suffix, "conflicting-entries-kept"),
+    ("accept-stale-term", stale_leader, "stale-term-append-accepted"),
+    ("commit-prior-term", figure_8, "prior-term-committed-by-count"),
+])
+def test_a_never_found_switch_logs_its_footprint_and_correct_raftkv_never_does(capsys, bug, scenario, event):
+    # The node log's evidence of whether the flaw's window opened in a run (bench/detect.py).
+    run(scenario)
+    assert not footprints(capsys, event)
+    run(scenario, bugs=[bug])
+    assert footprints(capsys, event)
