@@ -241,11 +241,12 @@ def test_coverage_counts_outcomes_and_time_in_effect_per_requested_name():
         fault(5, "start-partition", 7_500_000_000, kind="halves", outcome="indeterminate", verified_ms=None),
         fault(6, "stop-partition", 8_000_000_000, outcome="healed"),
     ]
-    result = Coverage(["kill-leader", "kill", "partition", "kill-follower", "membership"]).check(history)
+    # "some-new-fault": a name without a coverage rule decides nothing (shown as not tracked)
+    result = Coverage(["kill-leader", "kill", "partition", "kill-follower", "some-new-fault"]).check(history)
     assert result["faults"]["kill-leader"] == {"installed": 1, "in_effect_s": 2.0}
     assert result["faults"]["kill"] == {"installed": 1, "skipped": 1, "in_effect_s": 2.0}
     assert result["faults"]["partition"] == {"installed": 1, "indeterminate": 1, "in_effect_s": 1.5}  # moved at 7.5
-    assert result["faults"]["membership"] == {"tracked": False}
+    assert result["faults"]["some-new-fault"] == {"tracked": False}
     assert result["valid"] == "unknown" and result["missing"] == ["kill-follower"]
     assert result["reason"] == "requested fault never in effect: kill-follower (1 skipped)"
 
