@@ -41,7 +41,8 @@ def run_dirs(paths: list[str]) -> list[Path]:
             found.append(p)
         else:
             found += sorted(h.parent for h in p.rglob("history.jsonl"))
-    return found
+    # a store's `latest` is another name for its last run: count each run once
+    return list({run.resolve(): run for run in found if (run / "results.json").is_file()}.values())
 
 
 def _epoch_ns(ts: str) -> int:
