@@ -72,7 +72,7 @@ def anomaly(results: dict[str, dict]) -> str | None:
             failures = result.get("failures") or []
             if failures and isinstance(failures[0], dict):
                 f = failures[0]
-                kind = f.get("anomaly") if isinstance(f.get("anomaly"), str) else None
+                kind = next((f[k] for k in ("anomaly", "invariant") if isinstance(f.get(k), str)), None)
                 sentence, where = _sentence(f, kind), [f"{name}: {kind}" if kind else name]
                 if "key" in f:
                     where.append(f"key {f['key']!r}")

@@ -22,7 +22,7 @@ def test_a_correct_store_is_valid(tmp_path, workload, checker):
     result = run(tmp_path, workload)
     assert (result.valid, result.reason) == (True, None)
     checkers = result.results["checkers"]
-    assert set(checkers) == {checker, "availability", "coverage", "stats"}
+    assert set(checkers) == {checker, "availability", "coverage", "liveness", "stats"}
     assert checkers["stats"]["by_f"]["append"]["ok"] > 20
     history = list(read_jsonl(result.run_dir / "history.jsonl"))
     final = {(op.node, op.key) for op in history if op.type == "ok" and op.node and op.f == "read"}
