@@ -78,6 +78,7 @@ class RunResult:
     valid: bool | str
     reason: str | None  # why the verdict is unknown
     results: dict = field(repr=False)
+    interrupted: bool = False  # SIGINT/SIGTERM ended it: a series of runs stops there too
 
     @property
     def exit_code(self) -> int:
@@ -99,6 +100,7 @@ class _Outcome:
     warnings: list[str] = field(default_factory=list)
     digests: dict[str, Digest | None] | None = None  # each node's applied state, once healed
     harness_failure: str | None = None  # the nemesis raised: the run stopped, its verdict is unknown
+    signalled: bool = False  # SIGINT/SIGTERM arrived
 
 
 def run(
@@ -116,7 +118,7 @@ def run(
     workload = workloads.get(spec.workload)
     rng = random.Random(spec.seed)
     outcome = _Outcome()
-    with _stop_on_signals(stop, progress):
+    with _stop_on_signals(stop, progress, outcome):
         with backend.cluster(spec, progress) as nodes:  # 1, 2
             outcome.nodes = [n.name for n in nodes]
             system = backend.system(spec, nodes)
@@ -263,7 +265,7 @@ def _conclude(spec: Spec, run_dir: Path, workload, outcome: _Outcome, progress) 
     if outcome.digests is not None:
         document["digests"] = {n: (asdict(d) if d else None) for n, d in outcome.digests.items()}
     store.write_results(run_dir, document)
-    return RunResult(spec, run_dir, valid, reason, document)
+    return RunResult(spec, run_dir, valid, reason, document, interrupted=outcome.signalled)
 
 
 def _node_checkers(spec: Spec, run_dir: Path, outcome: _Outcome) -> dict:
@@ -340,7 +342,7 @@ def _teardown(system: System, nodes: list[Node], outcome: _Outcome) -> None:
 
 
 @contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event, progress) -> Iterator[None]:
+def _stop_on_signals(stop: threading.Event, progress, outcome: _Outcome) -> Iterator[None]:
     """SIGINT/SIGTERM set `stop` (the run then heals, checks and tears down); a second one raises
     KeyboardInterrupt. Signal handlers can only be installed from the main thread."""
     if threading.current_thread() is not threading.main_thread():
@@ -350,6 +352,7 @@ def _stop_on_signals(stop: threading.Event, progress) -> Iterator[None]:
     def handle(signum, frame):
         if stop.is_set():
             raise KeyboardInterrupt
+        outcome.signalled = True
         stop.set()
         progress(f"{signal.Signals(signum).name}: stopping; healing, checking what ran, tearing down (again to abort)")
 

@@ -94,6 +94,9 @@ def run_spec(spec: specs.Spec) -> tuple[int, Path | None]:
         if spec.test_count > 1:
             print(f"test {i + 1} of {spec.test_count} (seed {one.seed})", file=sys.stderr)
         results.append(_run_one(one))
+        if results[-1].interrupted and i + 1 < spec.test_count:
+            print(f"interrupted: the other {spec.test_count - i - 1} runs were not started", file=sys.stderr)
+            break
         if spec.until_invalid and results[-1].exit_code == verdicts.EXIT_CODES[False]:
             print(f"first invalid run after {i + 1} of at most {spec.test_count} runs (seed {one.seed})")
             break

@@ -126,7 +126,9 @@ class EtcdClient:
     def open(self, node: Node) -> None:
         host, port = node.client_addr
         self._node = node.name
-        self._http = httpx.Client(base_url=f"http://{host}:{port}", transport=self._transport,
+        # verify=False: the gateway is plain HTTP, and a default client loads the CA bundle anyway,
+        # 35-96 ms of CPU per client (at 200 clients: etcd measured at 42 ops/s instead of 460).
+        self._http = httpx.Client(base_url=f"http://{host}:{port}", transport=self._transport, verify=False,
                                   timeout=httpx.Timeout(self._timeout, connect=CONNECT_TIMEOUT_S),
                                   limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
 

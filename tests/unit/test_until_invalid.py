@@ -47,3 +47,26 @@ def test_without_until_invalid_every_run_runs(tmp_path, monkeypatch, capsys):
     code, seeds = _run(tmp_path, monkeypatch, {12}, "--test-count", "3")
     assert (code, seeds) == (1, [11, 12, 13])
     assert "first invalid run" not in capsys.readouterr().out
+
+
+def test_a_signal_ends_the_series_not_only_the_run_it_lands_in(tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+    import threading
+
+    from raft_jepsen.harness import cli
+    from raft_jepsen.harness.cli import run as run_command
+
+    seeds = []
+
+    def fake_run(spec, **kwargs):
+        seeds.append(spec.seed)
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()  # mid-run, as `kill` would
+        return runner.run(spec, backend=fakes.backend(fakes.AtomDB(None)), **kwargs)
+
+    monkeypatch.setattr(run_command, "run", fake_run)
+    config = tmp_path / "t.yaml"
+    config.write_text(yaml.safe_dump(make_spec(tmp_path).to_config()))
+    code = cli.main(["run", "--config", str(config), "--nemesis", "none", "--test-count", "4"])
+    assert seeds == [11] and code == 2  # one run, ended early: unknown
+    assert "the other 3 runs were not started" in capsys.readouterr().err
