@@ -163,7 +163,12 @@ class Etcd:
     def primaries(self, nodes: list[Node]) -> list[str]:
         """The members that say they lead, at the highest raft term any of them reports. Members
         that do not answer (killed, paused, cut off) do not count."""
-        leaders = [(s.term, s.node) for s in self._statuses(nodes) if s and s.role == "leader"]
+        with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+            replies = list(pool.map(lambda n: (n.name, ask(n, "/v3/maintenance/status")), nodes))
+        # Ranked by the term of the last applied entry (all etcd 3.4 tells): a deposed leader that
+        # still believes it leads has not applied the new leader's entries.
+        leaders = [(as_int(r.get("raftTerm")), name) for name, r in replies
+                   if r and as_int(r.get("leader")) and as_int(r.get("leader")) == as_int(r.get("header", {}).get("member_id"))]
         if not leaders:
             return []
         top = max(term for term, _ in leaders)
@@ -179,15 +184,15 @@ class Etcd:
         return NodeStatus(
             time=time.time_ns(), node=node.name,
             role="leader" if leader and leader == me else "follower",
-            term=as_int(reply.get("raftTerm")) or None,
+            # No term: etcd 3.4's `raftTerm` is the term of the last *applied* entry (server.go,
+            # apply(): s.setTerm(e.Term)), not the current one, so it lags a leader change and
+            # would pair a new leader with the old term (seen: "two leaders in term 2" on correct
+            # etcd). The terms the invariants need come from raft's own log lines (role_changes).
+            term=None,
             leader=self.ids.get(leader) if leader else None,
             commit_index=as_int(reply.get("raftIndex")),
             applied_index=as_int(reply.get("raftAppliedIndex")),
         )
-
-    def _statuses(self, nodes: list[Node]) -> list[NodeStatus | None]:
-        with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
-            return list(pool.map(self.status, nodes))
 
     # -- HasLogs, HasRoleLog -------------------------------------------------------------------
 

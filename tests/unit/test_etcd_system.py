@@ -101,3 +101,22 @@ def test_role_changes_come_from_raft_log_lines_with_leaders_named():
         ("leader", 3, "n2")]
     assert changes[0].time == 1796607845803000000
     assert all(c.node == "n2" for c in changes)
+
+
+def test_status_claims_no_term_and_primaries_rank_by_the_applied_term(monkeypatch):
+    # etcd 3.4's raftTerm is the term of the last applied entry: a follower that has not yet
+    # applied the new leader's first entry names the new leader with the old term. Pairing them
+    # made correct etcd look like it had two leaders in one term.
+    system = adapter()
+    ids = {name: member_id for member_id, name in system.ids.items()}
+    said = {"n1": ("n1", 2), "n2": ("n3", 2), "n3": ("n3", 3)}  # node -> (the leader it names, raftTerm)
+
+    def ask(node, path, body=None, timeout=1.0):
+        leader, term = said[node.name]
+        return {"header": {"member_id": str(ids[node.name])}, "leader": str(ids[leader]), "raftTerm": str(term)}
+
+    monkeypatch.setattr(etcd, "ask", ask)
+    statuses = [system.status(n) for n in NODES]
+    assert [(s.role, s.term, s.leader) for s in statuses] == [("leader", None, "n1"), ("follower", None, "n3"),
+                                                              ("leader", None, "n3")]
+    assert system.primaries(NODES) == ["n3"]  # n1 still believes it leads, at an older applied term
