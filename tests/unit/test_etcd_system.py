@@ -120,3 +120,30 @@ def test_status_claims_no_term_and_primaries_rank_by_the_applied_term(monkeypatc
     assert [(s.role, s.term, s.leader) for s in statuses] == [("leader", None, "n1"), ("follower", None, "n3"),
                                                               ("leader", None, "n3")]
     assert system.primaries(NODES) == ["n3"]  # n1 still believes it leads, at an older applied term
+
+
+def test_a_membership_change_that_etcd_dropped_is_read_back_and_proposed_again(monkeypatch):
+    # etcd's raft drops a conf change proposed while another is unapplied (a new leader's whole
+    # log counts): the request then only times out. The member list tells, and it is sent again.
+    system = adapter()
+    n3 = NODES[2]
+    listed = [{"ID": "1", "peerURLs": [etcd.peer_url(NODES[0])]}, {"ID": "2", "peerURLs": [etcd.peer_url(NODES[1])]}]
+    sent = []
+
+    def change(via, path, body):
+        sent.append(path)
+        if len(sent) == 1:
+            raise etcd.EnvironmentProblem(f"{via.name}: add outcome unknown: timeout")
+        return {"member": {"ID": "3"}, "members": [*listed, {"ID": "3", "peerURLs": [etcd.peer_url(n3)]}]}
+
+    monkeypatch.setattr(system, "_change", change)
+    monkeypatch.setattr(system, "_member_list", lambda nodes: listed)  # the first add did not happen
+    monkeypatch.setattr(system, "_via", lambda nodes, besides=None: NODES[0])
+    reply = system._settle(NODES, n3, "/v3/cluster/member/add", {"peerURLs": [etcd.peer_url(n3)]}, present=True)
+    assert sent == ["/v3/cluster/member/add"] * 2 and reply["member"]["ID"] == "3"
+
+    # ... and one that happened after all is not sent again.
+    sent.clear()
+    monkeypatch.setattr(system, "_member_list", lambda nodes: [*listed, {"ID": "3", "peerURLs": [etcd.peer_url(n3)]}])
+    reply = system._settle(NODES, n3, "/v3/cluster/member/add", {"peerURLs": [etcd.peer_url(n3)]}, present=True)
+    assert sent == ["/v3/cluster/member/add"] and reply["member"]["ID"] == "3"
