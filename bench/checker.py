@@ -4,7 +4,7 @@ Measured the same way on both sides: the files are parsed first (not timed), the
 check is timed (less the time our checker spends on minimal explanations, `explain_s`, which
 Porcupine does not give), in wall-clock time (perf_counter here, time.Now in Go), best of 3 per file,
 summed over the 109 files; Porcupine runs single-threaded (GOMAXPROCS=1), as this process does.
-Porcupine's side is porcbench (`/work/shared/porcupine-go/`, Porcupine's own models and parsers),
+Porcupine's side is porcbench (`../shared/porcupine-go/`, Porcupine's own models and parsers),
 run when it is built (`--porcbench PATH`, default `~/.cache/porcbench/porcbench`). The machine
 is shared and noisy, so the two sides alternate, `--rounds` times (default 5), in one session,
 and the ratio printed is the median of the per-round ratios (each round: our total / Porcupine's
@@ -149,7 +149,7 @@ def main() -> int:
                      f"kv files {statistics.median(kv):.2f}x)")
         print(line)
     if not porcbench:
-        print(f"porcbench not built at {args.porcbench}: no ratio (build it: /work/shared/porcupine-go/build.sh)")
+        print(f"porcbench not built at {args.porcbench}: no ratio (build it: ../shared/porcupine-go/build.sh)")
     print(f"wrong verdicts: {len(wrong)} {sorted(wrong) or ''}  unknown: {len(unknown)} {sorted(unknown) or ''}  "
           f"pruning: {'off' if args.no_prune else 'on'}")
     return 1 if wrong or unknown else 0

@@ -11,7 +11,7 @@ invalid is a false alarm. The first bad op is the moment the anomaly became obse
 linearizability checker the earliest stuck operation of a failing key; for the list-append and
 set checkers the read that shows it); beyond the time limit only the final reads showed it.
 
-    flock /work/locks/bench.lock python3 bench/detect.py run [--bugs a,b] [--controls] [--seeds 3]
+    python3 bench/detect.py run [--bugs a,b] [--controls] [--seeds 3]
                                    [--time-limit 30] [--data bench/detect-runs.jsonl]
     python3 bench/detect.py render [--data bench/detect-runs.jsonl] [--readme README.md]
                                    [--out bench/detect-results.md]

@@ -2,7 +2,7 @@
 ingredients of the bug come together? (Stale linearizable reads in etcd 3.4.20-3.4.41: a
 follower's read loop re-sends ReadIndex with the same request id every 500 ms; a late heartbeat
 response to the first copy acknowledges the second copy at a leader that was deposed meanwhile and
-releases the reads queued before it; /work/notes/etcdrepro.md has the mechanism and sources.)
+releases the reads queued before it; the README section "etcd#20418" has the mechanism and sources.)
 
 Per pause of the leader (a `pause` nemesis record whose target was the leader):
 - `s`: how long it was stopped (from the fault's invocation to the resume's: an upper bound);

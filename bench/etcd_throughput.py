@@ -14,7 +14,7 @@ of which ok, and p50 / p99 latency (invocation to completion) of the completed o
 
     python3 bench/etcd_throughput.py [--seconds 20] [--nodes 5] [--clients 10,50,200] [--no-etcd]
 
-Measure under the shared lock: `flock /work/locks/bench.lock python3 bench/etcd_throughput.py`.
+Measure under the shared lock: `python3 bench/etcd_throughput.py`.
 """
 
 from __future__ import annotations

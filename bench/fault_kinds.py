@@ -6,9 +6,9 @@ is also appended to a JSON-lines file (setting, options, seed, verdict, first ba
 and how often raftkv logged that it truncated committed entries, the footprint of
 truncate-on-match even when no client sees it):
 
-    flock /work/locks/bench.lock python3 bench/fault_kinds.py --group lease-read --seeds 5
-    flock /work/locks/bench.lock python3 bench/fault_kinds.py --group lazyfs --seeds 4
-    flock /work/locks/bench.lock python3 bench/fault_kinds.py --group truncate --seeds 4
+    python3 bench/fault_kinds.py --group lease-read --seeds 5
+    python3 bench/fault_kinds.py --group lazyfs --seeds 4
+    python3 bench/fault_kinds.py --group truncate --seeds 4
 """
 
 from __future__ import annotations

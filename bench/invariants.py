@@ -5,7 +5,7 @@ Each bug × seed is one `raft-jepsen run` (real cluster, default faults unless d
 ones), liveness (which checks), and the client-history checkers. A bug counts as found by the
 invariants even when no client read the damaged key. `--bugs none` runs the control.
 
-    flock /work/locks/bench.lock python3 bench/invariants.py [--bugs self-elect,...] [--seeds 3]
+    python3 bench/invariants.py [--bugs self-elect,...] [--seeds 3]
         [--time-limit 30] [--out bench/invariants-results.md]
 """
 
