@@ -60,22 +60,15 @@ def write_jsonl(path: str | os.PathLike, changes: Iterable[RoleChange]) -> None:
 def read_jsonl(path: str | os.PathLike) -> Iterator[RoleChange]:
     """The role changes of a run folder; lines that are not well-formed are skipped (a report
     must still render when one is damaged)."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            try:
-                d = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(d, dict) or not _is_int64(d.get("time")) or not isinstance(d.get("node"), str):
-                continue
-            role, term, leader = d.get("role"), d.get("term"), d.get("leader")
-            yield RoleChange(
-                time=d["time"],
-                node=d["node"],
-                role=role if isinstance(role, str) else "follower",
-                term=term if _is_int64(term) else None,
-                leader=leader if isinstance(leader, str) else None,
-            )
+    for d in _records(path):
+        role, term, leader = d.get("role"), d.get("term"), d.get("leader")
+        yield RoleChange(
+            time=d["time"],
+            node=d["node"],
+            role=role if isinstance(role, str) else "follower",
+            term=term if _is_int64(term) else None,
+            leader=leader if isinstance(leader, str) else None,
+        )
 
 
 def write_status(path: str | os.PathLike, statuses: Iterable[NodeStatus]) -> None:
@@ -88,20 +81,13 @@ def write_status(path: str | os.PathLike, statuses: Iterable[NodeStatus]) -> Non
 
 def read_status(path: str | os.PathLike) -> Iterator[NodeStatus]:
     """The status answers of a run folder; damaged lines and fields are skipped."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            try:
-                d = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(d, dict) or not _is_int64(d.get("time")) or not isinstance(d.get("node"), str):
-                continue
-            ints = {k: d[k] if _is_int64(d.get(k)) else None
-                    for k in ("term", "commit_index", "applied_index", "commit_term", "last_index", "started")}
-            role, leader = d.get("role"), d.get("leader")
-            yield NodeStatus(time=d["time"], node=d["node"], role=role if isinstance(role, str) else None,
-                             leader=leader if isinstance(leader, str) else None,
-                             commit_terms=term_runs(d.get("commit_terms")), **ints)
+    for d in _records(path):
+        ints = {k: d[k] if _is_int64(d.get(k)) else None
+                for k in ("term", "commit_index", "applied_index", "commit_term", "last_index", "started")}
+        role, leader = d.get("role"), d.get("leader")
+        yield NodeStatus(time=d["time"], node=d["node"], role=role if isinstance(role, str) else None,
+                         leader=leader if isinstance(leader, str) else None,
+                         commit_terms=term_runs(d.get("commit_terms")), **ints)
 
 
 def term_runs(value: object) -> tuple[tuple[int, int], ...] | None:
@@ -114,3 +100,16 @@ def term_runs(value: object) -> tuple[tuple[int, int], ...] | None:
 
 def _is_int64(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and -(1 << 63) <= v < 1 << 63
+
+
+def _records(path: str | os.PathLike) -> Iterator[dict]:
+    """The well-formed lines of a JSONL file of node records: objects with an integer `time` and
+    a string `node`; the rest skipped."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(d, dict) and _is_int64(d.get("time")) and isinstance(d.get("node"), str):
+                yield d
