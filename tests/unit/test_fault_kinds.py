@@ -186,15 +186,28 @@ def test_clock_faults_run_on_their_own_cycle_overlapping_the_others():
                   interval=3, probe_port=7000)
     assert pkg.faults == (("start-partition", "stop-partition"),)
     assert pkg.background == (("start-clock", "stop-clock"),) and "stop-clock" in pkg.final
-    gen = fault_schedule([({"f": "start-partition"}, {"f": "stop-partition"})], 3, random.Random(0),
+    clock_first = pairs = 0
+    for seed in range(20):
+        times = _schedule(seed, 3, 40)
+        partitions, clocks = times["start-partition"], times["start-clock"]
+        assert partitions == [3.0 + 6 * j for j in range(len(partitions))]
+        assert [round(stop - start, 6) for start, stop in zip(clocks, times["stop-clock"])] == [3.0] * len(clocks)
+        for j, start in enumerate(clocks):  # within half an interval of the partition it overlaps
+            assert abs(start - partitions[j]) <= 1.5
+        clock_first += sum(c < p for c, p in zip(clocks, partitions))
+        pairs += min(len(clocks), len(partitions))
+    assert 0.3 < clock_first / pairs < 0.7  # either order happens (some bugs need the clock fault first)
+    assert _schedule(7, 3, 40) == _schedule(7, 3, 40)  # a replayed run has the same timetable
+
+
+def _schedule(seed: int, interval: float, n: int) -> dict[str, list[float]]:
+    gen = fault_schedule([({"f": "start-partition"}, {"f": "stop-partition"})], interval, random.Random(seed),
                          background=[({"f": "start-clock"}, {"f": "stop-clock"})])
-    ctx = Context(time=0, seed=0, threads=("nemesis",), free=frozenset({"nemesis"}))
-    fs = []
-    for _ in range(6):
-        o, gen = gen.op(ctx)
-        fs.append((o.time / 1e9, o.f))
-    assert fs == [(3.0, "start-partition"), (4.5, "start-clock"), (6.0, "stop-partition"), (7.5, "stop-clock"),
-                  (9.0, "start-partition"), (10.5, "start-clock")]
+    times: dict[str, list[float]] = {}
+    for _ in range(n):
+        o, gen = gen.op(Context(time=0, seed=0, threads=("nemesis",), free=frozenset({"nemesis"})))
+        times.setdefault(o.f, []).append(o.time / 1e9)
+    return times
 
 
 # ---- lose-unsynced ------------------------------------------------------------------------------
