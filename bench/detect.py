@@ -57,7 +57,9 @@ SETTINGS: dict[str, dict] = {
     "append-short": {"workload": "append", "nemesis": "partition,kill,pause", "nemesis-interval": 1},
     "packet": {"nemesis": "packet-delay,packet-reorder,partition,kill", "nemesis-interval": 2},
     "clock": {"nemesis": "clock-bump,partition-leader", "nemesis-interval": 6},
+    "clock-4": {"nemesis": "clock-bump,partition-leader", "nemesis-interval": 4},
     "membership": {"nemesis": "partition-halves,membership", "nemesis-interval": 1},
+    "membership-leader": {"nemesis": "partition-leader-minority,membership", "nemesis-interval": 1},
 }
 
 # switch -> (setting, why that setting)
@@ -73,10 +75,14 @@ SWITCHES: dict[str, tuple[str, str]] = {
                                 "flush period"),
     "vote-ignores-log": ("partition-1.5", "a cut-off node wins when it reaches the others just as their leader is "
                                           "cut off in turn: partitions that move, twice as often"),
-    "lease-read": ("clock", "the lease is measured on the leader's wall clock: only a clock jump while the leader "
-                            "is cut off opens a window"),
-    "config-before-commit": ("membership", "two members removed at once while the leader and one follower are cut "
-                                           "off from the rest: the stacked configuration makes the pair a majority"),
+    "lease-read": ("clock-4", "the lease is measured on the leader's wall clock: a jump back (a negative bump, or "
+                              "the heal of a positive one) stretches it, and the leader then cut off serves reads "
+                              "from it while a new leader takes writes; the clock fault must come first, which the "
+                              "background cycle's random phase now allows half the time"),
+    "config-before-commit": ("membership-leader", "two members removed at once just after the leader and one "
+                                                  "follower were cut off from the rest: the stacked configuration "
+                                                  "makes the pair a majority while the rest still form one of the "
+                                                  "old; partitions that always put the leader on the minority side"),
     "accept-stale-term": ("default", ""),
     "commit-prior-term": ("append-short", "figure 8 needs three leader changes in a row (faults every second); "
                                           "an append is never hidden by a later one, so a lost or phantom "
