@@ -60,6 +60,7 @@ SETTINGS: dict[str, dict] = {
     "clock-4": {"nemesis": "clock-bump,partition-leader", "nemesis-interval": 4},
     "membership": {"nemesis": "partition-halves,membership", "nemesis-interval": 1},
     "membership-leader": {"nemesis": "partition-leader-minority,membership", "nemesis-interval": 1},
+    "membership-leader-0.5": {"nemesis": "partition-leader-minority,membership", "nemesis-interval": 0.5},
 }
 
 # switch -> (setting, why that setting)
@@ -79,10 +80,12 @@ SWITCHES: dict[str, tuple[str, str]] = {
                               "the heal of a positive one) stretches it, and the leader then cut off serves reads "
                               "from it while a new leader takes writes; the clock fault must come first, which the "
                               "background cycle's random phase now allows half the time"),
-    "config-before-commit": ("membership-leader", "two members removed at once just after the leader and one "
-                                                  "follower were cut off from the rest: the stacked configuration "
-                                                  "makes the pair a majority while the rest still form one of the "
-                                                  "old; partitions that always put the leader on the minority side"),
+    "config-before-commit": ("membership-leader-0.5", "two members removed at once just after the leader and one "
+                                                      "follower were cut off from the rest (before the leader steps "
+                                                      "down, an election timeout later): the stacked configuration "
+                                                      "makes the pair a majority while the rest still form one of "
+                                                      "the old; partitions that always put the leader on the "
+                                                      "minority side, every half second"),
     "accept-stale-term": ("default", ""),
     "commit-prior-term": ("append-short", "figure 8 needs three leader changes in a row (faults every second); "
                                           "an append is never hidden by a later one, so a lost or phantom "
