@@ -58,6 +58,7 @@ SETTINGS: dict[str, dict] = {
     "packet": {"nemesis": "packet-delay,packet-reorder,partition,kill", "nemesis-interval": 2},
     "clock": {"nemesis": "clock-bump,partition-leader", "nemesis-interval": 6},
     "clock-4": {"nemesis": "clock-bump,partition-leader", "nemesis-interval": 4},
+    "clock-2": {"nemesis": "clock-bump,partition-leader", "nemesis-interval": 2},
     "membership": {"nemesis": "partition-halves,membership", "nemesis-interval": 1},
     "membership-leader": {"nemesis": "partition-leader-minority,membership", "nemesis-interval": 1},
     "membership-leader-0.5": {"nemesis": "partition-leader-minority,membership", "nemesis-interval": 0.5},
@@ -76,10 +77,10 @@ SWITCHES: dict[str, tuple[str, str]] = {
                                 "flush period"),
     "vote-ignores-log": ("partition-1.5", "a cut-off node wins when it reaches the others just as their leader is "
                                           "cut off in turn: partitions that move, twice as often"),
-    "lease-read": ("clock-4", "the lease is measured on the leader's wall clock: a jump back (a negative bump, or "
-                              "the heal of a positive one) stretches it, and the leader then cut off serves reads "
-                              "from it while a new leader takes writes; the clock fault must come first, which the "
-                              "background cycle's random phase now allows half the time"),
+    "lease-read": ("clock-2", "the lease is measured on the leader's wall clock: a jump back (a negative bump, or "
+                              "the heal of a positive one) stretches it by the jump, and the leader cut off after "
+                              "that serves reads from it while a new leader takes writes; the clock fault must come "
+                              "first and hit the leader, so faults every 2 s give it more chances"),
     "config-before-commit": ("membership-leader-0.5", "two members removed at once just after the leader and one "
                                                       "follower were cut off from the rest (before the leader steps "
                                                       "down, an election timeout later): the stacked configuration "
