@@ -81,12 +81,12 @@ SWITCHES: dict[str, tuple[str, str]] = {
                               "the heal of a positive one) stretches it by the jump, and the leader cut off after "
                               "that serves reads from it while a new leader takes writes; the clock fault must come "
                               "first and hit the leader, so faults every 2 s give it more chances"),
-    "config-before-commit": ("membership-leader-0.5", "two members removed at once just after the leader and one "
-                                                      "follower were cut off from the rest (before the leader steps "
-                                                      "down, an election timeout later): the stacked configuration "
-                                                      "makes the pair a majority while the rest still form one of "
-                                                      "the old; partitions that always put the leader on the "
-                                                      "minority side, every half second"),
+    "config-before-commit": ("membership-leader", "two members removed at once just after the leader and one "
+                                                  "follower were cut off from the rest (before the leader steps "
+                                                  "down, an election timeout later): the stacked configuration "
+                                                  "makes the pair a majority while the rest still form one of "
+                                                  "the old; partitions that always put the leader on the minority "
+                                                  "side, every second, 60 s"),
     "accept-stale-term": ("default", ""),
     "commit-prior-term": ("append-short", "figure 8 needs three leader changes in a row (faults every second); "
                                           "an append is never hidden by a later one, so a lost or phantom "
