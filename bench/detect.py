@@ -56,6 +56,7 @@ SETTINGS: dict[str, dict] = {
     "kv-short": {"workload": "kv", "nemesis": "partition,kill,pause", "nemesis-interval": 1},
     "append-short": {"workload": "append", "nemesis": "partition,kill,pause", "nemesis-interval": 1},
     "packet": {"nemesis": "packet-delay,packet-reorder,partition,kill", "nemesis-interval": 2},
+    "leader-minority": {"nemesis": "partition-leader-minority"},
     "clock": {"nemesis": "clock-bump,partition-leader", "nemesis-interval": 6},
     "clock-4": {"nemesis": "clock-bump,partition-leader", "nemesis-interval": 4},
     "clock-2": {"nemesis": "clock-bump,partition-leader", "nemesis-interval": 2},
@@ -103,6 +104,10 @@ SWITCHES: dict[str, tuple[str, str]] = {
 ALSO: dict[tuple[str, str], str] = {
     ("lease-read", "default"): "the default faults, no clock fault: a lease the clock never stretches is safe, so "
                                "these must not find it",
+    ("stale-read", "leader-minority"): "a Raft-aware target: the leader cut off on the minority side, every time "
+                                       "(the default partitions do it now and then)",
+    ("accept-stale-term", "leader-minority"): "a Raft-aware target: a leader cut off on the minority side keeps "
+                                              "sending AppendEntries of its old term to whoever it still reaches",
 }
 
 # Why a switch is not (or rarely) found with a black-box test, with the evidence; shown in the
