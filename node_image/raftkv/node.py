@@ -350,7 +350,13 @@ class Node:
         candidate = msg["from"]
         log_ok = (self.bugs.vote_ignores_log
                   or self.log.up_to_date(msg["last_index"], msg["last_term"]))
-        if msg["pre"]:
+        if not self.members:
+            # A fresh machine that knows no configuration yet (started with --join) may be a
+            # member's replacement under the same name, wiped: its earlier incarnation may have
+            # voted in this very term, and a second vote lets a stale candidate win a term that
+            # already has a leader (two leaders in one term, seen under the membership fault).
+            grant = False
+        elif msg["pre"]:
             grant = msg["term"] > self.term and log_ok
         else:
             grant = msg["term"] == self.term and self.voted_for in (None, candidate) and log_ok
@@ -383,6 +389,12 @@ class Node:
             self._log_role()
         self.last_leader_contact = self.loop.time()
         self._reset_election_timer()
+        if self.voted_for is None and msg["term"] == self.term:
+            # This term has a leader, so no other candidate can win it: record the vote as the
+            # leader's. Harmless in Raft, it keeps a wiped member that rejoined (and so
+            # forgot the vote its earlier incarnation cast in this term) from voting twice.
+            self.voted_for = leader
+            self._persist_meta()
 
         prev, prev_term, entries = msg["prev_index"], msg["prev_term"], msg["entries"]
         if prev < self.log.snap_index:

@@ -150,6 +150,32 @@ def test_follower_in_contact_with_its_leader_ignores_a_disruptive_candidate():
     assert reply["granted"] is False and node.term == 1 and node.leader == "n1"
 
 
+def test_a_fresh_machine_that_knows_no_configuration_grants_no_vote():
+    """A member wiped and re-added under its name forgets the vote it cast in the current term; a
+    stale candidate of that term must not get a second one from it (two leaders in one term)."""
+    async def main():
+        wire = Wire()
+        node = Node(Options(id="n3", peers=MEMBERS, election_timeout=60, join=True), VolatileStorage(), wire)
+        for pre in (True, False):
+            node.handle({"type": "vote", "from": "n2", "term": 19, "pre": pre, "transfer": False,
+                         "last_index": 0, "last_term": 0})
+        return node, wire
+    node, wire = asyncio.run(main())
+    assert [r["granted"] for r in wire.replies("vote_reply")] == [False, False]
+    assert node.voted_for is None
+
+
+def test_a_follower_of_a_terms_leader_votes_for_no_one_else_in_that_term():
+    def scenario(node, wire):
+        node.handle(append(4, 0, 0, [entry(1, 4, "a")], commit=1))
+        node.leader = None  # the leader is gone: no lease protects it any more
+        node.handle({"type": "vote", "from": "n2", "term": 4, "pre": False, "transfer": False,
+                     "last_index": 1, "last_term": 4})
+        return wire.replies("vote_reply")[-1]
+    reply, node, _ = run(scenario)
+    assert reply["granted"] is False and node.voted_for == "n1"
+
+
 async def figure_8(node, wire):
     """Raft figure 8: n3 holds index 2 from term 2 and becomes leader of term 3 (its no-op, when
     it appends one, is index 3); n2 then reports that it holds index 2. Index 2 is on a majority
