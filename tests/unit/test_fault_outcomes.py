@@ -85,6 +85,18 @@ def test_a_leader_partition_with_no_leader_is_skipped_and_cuts_nothing():
     assert not any(cluster.drops().values())
 
 
+def test_a_move_with_no_target_still_ends_the_partition_it_was_to_replace():
+    system = FakeSystem(leaders=["n2"])
+    cluster, _, pkg = build(["partition-leader-minority"], system=system)
+    assert pkg.nemesis.invoke(op("start-partition")).value["outcome"] == "installed"
+    assert any(cluster.drops().values())
+    system.leaders = []  # the partition left no leader: the move finds no target
+    value = pkg.nemesis.invoke(op("start-partition")).value
+    assert value["skipped"] == "no leader" and value["outcome"] == "skipped"
+    assert value["healed_previous"]["verified_ms"] is not None
+    assert not any(cluster.drops().values())
+
+
 def test_kill_follower_never_kills_the_leader_and_records_who_led():
     system = FakeSystem(leaders=["n4"])
     _, _, pkg = build(["kill-follower"], system=system)
