@@ -83,7 +83,8 @@ class SimCluster:
             shaped = [h.shape[0] for h, other in ((src, dst), (dst, src)) if h.shape and other.ip in h.shape[1]]
             out[ip] = {"sent": 40, "received": 30 if "loss" in shaped else 40,
                        "duplicates": 5 if "duplicate" in shaped else 0, "reordered": 9 if "reorder" in shaped else 0,
-                       "rtt_ms": {"p50": 160.0 if "delay" in shaped else (60.0 if "reorder" in shaped else 0.3),
+                       "rtt_ms": {"p50": 160.0 if "delay" in shaped else 200.0 if "latency" in shaped
+                                  else 60.0 if "reorder" in shaped else 0.3,
                                   "p90": 0, "max": 0}}
         return out
 
@@ -104,8 +105,10 @@ def test_each_packet_fault_is_measured_in_effect_then_healed(kind):
     value = n.invoke(op("start-packet")).value
     assert value["kind"] == kind and value["verified_ms"] is not None and "unproven" not in value
     assert value["mechanism"] == ("iptables-statistic" if kind == "loss" else "nfqueue")  # no netem here
-    (chosen,) = value["nodes"]
-    assert sorted(value["measured"]) == sorted(f"{chosen}->{p}" for p in ("n1", "n2", "n3") if p != chosen)
+    # latency is on every link, whatever the nemesis's targets; the others on one node's links
+    assert len(value["nodes"]) == (3 if kind == "latency" else 1)
+    assert sorted(value["measured"]) == sorted(f"{chosen}->{p}" for chosen in value["nodes"]
+                                               for p in ("n1", "n2", "n3") if p != chosen)
     stop = n.invoke(op("stop-packet")).value
     assert stop["verified_ms"] is not None and stop["kind"] == kind
     assert all(h.shape is None for h in cluster.hosts)
