@@ -54,8 +54,10 @@ class Liveness:
 def elections(roles: list[RoleChange]) -> dict:
     """A figure, not a verdict: the terms in which some node stood as candidate, and those of
     them that no node ever led (split votes, or a candidate cut off). Randomized timeouts keep the
-    second small; equal timeouts (`fixed-timeout`) make it grow, yet each split resolves within a
-    round or two, well inside any deadline."""
+    second small; equal timeouts (`fixed-timeout`) make it grow. On a ~1 ms network each split
+    resolves within a round or two, but while every message takes ~100 ms (`packet-latency`) the
+    nodes' equal timers stay closer together than that and the split repeats every round: the
+    write-gap check sees that outage, since a slow network excuses none."""
     stood = {c.term for c in roles if c.role == "candidate" and c.term is not None}
     led = {c.term for c in roles if c.role == "leader" and c.term is not None}
     split = {c.term for c in roles if c.role == "candidate" and c.term is not None
