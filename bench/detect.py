@@ -232,8 +232,10 @@ def _median(values: list[float]) -> str:
     return f"{statistics.median(values):.1f}" if values else "–"
 
 
-def _options_text(options: dict) -> str:
-    shown = {k: v for k, v in options.items() if k != "time-limit"}
+def _options_text(options: dict, setting: str) -> str:
+    """The options of a row; the time limit only when the setting fixes its own (the header
+    names the others')."""
+    shown = {k: v for k, v in options.items() if k != "time-limit" or k in SETTINGS.get(setting, {})}
     return " ".join(f"`--{k} {v}`" for k, v in shown.items()) or "defaults"
 
 
@@ -284,7 +286,7 @@ def render(records: list[dict]) -> str:
         control = f"{len(controls)}" if controls else "none yet"
         blamed_checkers = sorted({c for r in alarms for c in r.get("failed", [])})
         alarm = f"{len(alarms)}" + (f" ({', '.join(blamed_checkers)})" if blamed_checkers else "")
-        lines.append(f"| `{bug}` | {setting}: {_options_text(runs[0]['options'])} | {len(runs)} | {len(found)} | "
+        lines.append(f"| `{bug}` | {setting}: {_options_text(runs[0]['options'], setting)} | {len(runs)} | {len(found)} | "
                      f"{_median([r['first_bad_s'] for r in found if r['first_bad_s'] is not None])} | {control} | "
                      f"{alarm if controls else '–'} | {'; '.join(notes)} |")
     return "\n".join(lines) + "\n"
