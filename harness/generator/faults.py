@@ -111,17 +111,29 @@ class Offbeat:
         return Offbeat(self.interval_ns, self.gen.update(ctx, event), self.seed, self.n)
 
 
+# Background faults that are standing conditions rather than events: a slow or lossy network must
+# span the main fault's heal (a leader restarted, every node resumed, under it: the moment split
+# votes and late AppendEntries matter), so they keep a fixed lag of half an interval behind it.
+LAGGING = frozenset({"start-packet"})
+
+
 def fault_schedule(faults, interval_s: float, rng: random.Random, moves=frozenset(), background=()) -> Generator:
     """Faults started and stopped (or moved) at `interval_s`, `2*interval_s`, ... after the run
-    began: the first interval is a warm-up with a healthy cluster. `background` faults run a
-    cycle of their own on an `Offbeat` timetable, so each overlaps the others' starts and stops,
-    in either order (Jepsen's combined packages overlap the same way)."""
+    began: the first interval is a warm-up with a healthy cluster. `background` faults overlap
+    them (Jepsen's combined packages overlap the same way): events (clock, membership) on an
+    `Offbeat` timetable, before or after the main fault at random; standing conditions
+    (`LAGGING`: packet faults) half an interval behind it, on from the middle of each main fault
+    to the middle of the pause after it."""
     interval = int(interval_s * NS)
     main = Delay(interval, FaultCycle(tuple(faults), rng.randrange(2**32), frozenset(moves)), next_time=interval)
-    if not background:
-        return main
-    behind = Offbeat(interval, FaultCycle(tuple(background), rng.randrange(2**32)), rng.randrange(2**32))
-    return AnyOf((main, behind))
+    lagging = tuple(b for b in background if b[0]["f"] in LAGGING)
+    events = tuple(b for b in background if b[0]["f"] not in LAGGING)
+    cycles: list[Generator] = [main]
+    if lagging:
+        cycles.append(Delay(interval, FaultCycle(lagging, rng.randrange(2**32)), next_time=interval * 3 // 2))
+    if events:
+        cycles.append(Offbeat(interval, FaultCycle(events, rng.randrange(2**32)), rng.randrange(2**32)))
+    return main if len(cycles) == 1 else AnyOf(tuple(cycles))
 
 
 def final_phase(heals, recovery_s: float, reads: Generator) -> Generator:

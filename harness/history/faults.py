@@ -73,13 +73,14 @@ COVERS: dict[str, tuple[str, str | None, frozenset | None]] = {
 }
 for _kind in ("halves", "one", "leader", "ring", "bridge", "leader-minority", "leader-majority", "snapshot"):
     COVERS[f"partition-{_kind}"] = ("start-partition", "kind", frozenset({_kind}))
-for _kind in ("delay", "reorder", "duplicate", "loss"):
+for _kind in ("delay", "reorder", "duplicate", "loss", "latency"):
     COVERS[f"packet-{_kind}"] = ("start-packet", "kind", frozenset({_kind}))
 for _kind in ("bump", "strobe"):
     COVERS[f"clock-{_kind}"] = ("start-clock", "kind", frozenset({_kind}))
 for _f in ("kill", "pause"):
     for _target in ("leader", "follower", "majority-with-leader", "majority-without-leader"):
         COVERS[f"{_f}-{_target}"] = (_f, "target", frozenset({_target}))
+COVERS["pause-all"] = ("pause", "target", frozenset({"all"}))
 
 
 def covers(name: str, op: Op) -> bool:

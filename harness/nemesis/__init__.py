@@ -27,12 +27,17 @@ NEMESES: dict[str, str] = {
     "pause-follower": "SIGSTOP one node that does not lead (the leader survives), then SIGCONT it",
     "pause-majority-with-leader": "SIGSTOP a majority that includes the leader, then SIGCONT them",
     "pause-majority-without-leader": "SIGSTOP a majority of followers, then SIGCONT them",
+    "pause-all": "SIGSTOP every node, then SIGCONT them all at one instant: every election timer has run out, so "
+                 "every node times out at once",
     "power-cut": "kill -9 every node at one instant, then restart them all: unsynced writes are lost",
-    "packet": "a packet fault of a random kind each time between some nodes: delay, reorder, duplicate or loss",
+    "packet": "a packet fault of a random kind each time between some nodes: delay, reorder, duplicate, loss or "
+              "latency; combined with other kinds, on a schedule of its own that overlaps them",
     "packet-delay": "delay packets between some nodes by 80 ms +- 20 ms (netem, or an NFQUEUE handler without it)",
     "packet-reorder": "send half of the packets between some nodes at once and hold the rest 60 ms",
     "packet-duplicate": "send 30% of the packets between some nodes twice",
     "packet-loss": "drop 20% of the packets each node receives from some nodes (iptables statistic)",
+    "packet-latency": "delay every packet between every two nodes by 100 ms +- 2 ms, steadily, as in a cluster "
+                      "spread over regions (heartbeats still arrive well inside raftkv's election timeout)",
     "clock": "jump or strobe the wall clock of some nodes (libfaketime: programs whose time goes through libc, "
              "not Go), on a schedule of its own that overlaps the other faults",
     "clock-bump": "each chosen node's wall clock jumps by its own offset, from 0.25 to 16 s either way",

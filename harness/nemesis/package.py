@@ -144,10 +144,15 @@ def package(
     elif "power-cut" in names:
         _require(system, Killable, "be killed and restarted")
         parts.append((power_cut_nemesis(system, nodes, rng), ("power-cut", "power-on")))
+    background: list[tuple[Nemesis, tuple[str, str]]] = []
     shapes = packet.kinds_named(names)
     if shapes:
-        parts.append((packet.PacketNemesis(nodes, shapes, rng, leaders, targets=targets), ("start-packet", "stop-packet")))
-    background: list[tuple[Nemesis, tuple[str, str]]] = []
+        # A slow or lossy network is a standing condition the other faults come on top of, as in
+        # Jepsen's combined packages: a leader killed while every link is slow is what makes its
+        # followers time out together. In the main cycle a packet fault would only ever alternate
+        # with the others; alone, it is the main cycle.
+        (background if parts else parts).append(
+            (packet.PacketNemesis(nodes, shapes, rng, leaders, targets=targets), ("start-packet", "stop-packet")))
     clocks = clock.kinds_named(names)
     if clocks:
         background.append((clock.ClockNemesis(nodes, clocks, rng, leaders, targets=targets), ("start-clock", "stop-clock")))
@@ -191,9 +196,12 @@ def partition_kinds(names: Sequence[str], n: int, knows_leader: bool) -> list[st
 
 
 def process_targets(f: str, names: Sequence[str], generic: Sequence[str], knows_leader: bool) -> list[str]:
-    """The node specs of the `f` nemesis (kill or pause): every generic one for plain `f`, plus the
-    one each Raft-aware name (`kill-leader`, `pause-follower`, ...) asks for."""
+    """The node specs of the `f` nemesis (kill or pause): every generic one for plain `f`, `all`
+    for `pause-all`, plus the one each Raft-aware name (`kill-leader`, `pause-follower`, ...) asks
+    for."""
     specs = list(generic) if f in names else []
+    if f"{f}-all" in names:  # every node: no leader to know
+        specs.append("all")
     for target in RAFT_TARGETS:
         if f"{f}-{target}" in names:
             if not knows_leader:

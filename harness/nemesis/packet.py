@@ -1,12 +1,14 @@
-"""Packet faults between chosen nodes: delay with jitter, reordering, duplication, loss.
+"""Packet faults between chosen nodes: delay with jitter, steady latency, reordering, duplication,
+loss.
 
-`start-packet` draws a shape (one of the configured kinds) and a node spec; the links touched are
+`start-packet` draws a shape (one of the configured kinds) and a node spec (`latency` always takes
+every node: it stands for a cluster spread over regions, not one slow link); the links touched are
 every link between a chosen node and any other node, in both directions. `stop-packet` heals.
 How each shape is made depends on the kernel, detected on every node at setup:
 
 - loss: `iptables -m statistic --mode random` DROP on INPUT at both ends of each link (dropping
   at the receiver: a sender's local drop is reported to TCP, which would just retry);
-- delay, reorder, duplicate: `tc netem` under an HTB class that only the peers' addresses are
+- delay, latency, reorder, duplicate: `tc netem` under an HTB class that only the peers' addresses are
   filtered into, when every node's kernel has `sch_netem`; otherwise `nfqueue`: the link's
   packets go from OUTPUT to an NFQUEUE that a userspace handler in the node holds and releases
   (`rjtools.netqueue`). Which one was used is recorded as `mechanism`.
@@ -77,7 +79,17 @@ SHAPES: dict[str, Shape] = {
     "reorder": Shape(reorder=0.5, reorder_ms=60),
     "duplicate": Shape(duplicate=0.3),
     "loss": Shape(loss=0.2),
+    # A cluster spread over regions: every message takes ~100 ms each way, give or take a few.
+    # Steady on purpose: followers that lose the same leader heard its last heartbeat at nearly the
+    # same moment, and a split vote repeats while their timers fire closer together than a
+    # message takes to arrive, so equal election timeouts (`fixed-timeout`) split round after
+    # round, where randomized ones (300-600 ms) break the tie in a round or two. A heartbeat
+    # (every 50 ms) still arrives well inside raftkv's 300 ms timeout, and the leader's lease is
+    # kept by replies every 50 ms, however late each is: correct raftkv keeps its leader.
+    "latency": Shape(delay_ms=100, jitter_ms=2),
 }
+# The node spec a shape always takes, instead of one drawn from the nemesis's targets.
+TARGET_OF = {"latency": "all"}
 
 
 def kinds_named(names: Sequence[str]) -> list[str]:
@@ -199,7 +211,7 @@ def shows(kind: str, shape: Shape, baseline_ms: float, m: Mapping) -> bool:
 
 def healed(kind: str, shape: Shape, baseline_ms: float, m: Mapping) -> bool:
     """Whether one link's measurement after a heal shows the fault gone."""
-    if kind in ("delay", "reorder"):
+    if kind in ("delay", "latency", "reorder"):
         return m["rtt_ms"] is not None and m["rtt_ms"]["p50"] < baseline_ms + max(shape.delay_ms, shape.reorder_ms) / 2
     if kind == "duplicate":
         return m["duplicates"] == 0
@@ -263,7 +275,7 @@ class PacketNemesis:
             self._heal_all()
         kind = self.rng.choice(self.kinds)
         shape = SHAPES[kind]
-        spec = self.rng.choices(self.targets, self.weights)[0]
+        spec = TARGET_OF.get(kind) or self.rng.choices(self.targets, self.weights)[0]
         mech = mechanism(kind, self.netem)
         value: dict = {"kind": kind, "target": spec, "mechanism": mech, "params": shape.params(),
                        "baseline_rtt_ms": self.baseline_ms}

@@ -59,6 +59,9 @@ def test_packet_fault_is_measured_between_the_nodes_then_healed(cluster, kind):
         measured = value["measured"].values()
         if kind == "delay":  # 80 ms each way
             assert all(m["rtt_ms"]["p50"] >= 2 * 80 * 0.8 for m in measured), value
+        if kind == "latency":  # 100 ms each way, on every link whatever the targets
+            assert value["nodes"] == [n.name for n in cluster.nodes] and len(value["measured"]) == 6, value
+            assert all(m["rtt_ms"]["p50"] >= 2 * 100 * 0.8 for m in measured), value
         if kind == "loss":  # 20% at each end: about 36% of round trips
             assert sum(m["sent"] - m["received"] for m in measured) > 0
         stop = nemesis.invoke(op("stop-packet")).value

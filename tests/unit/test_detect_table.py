@@ -65,3 +65,12 @@ def test_every_switch_has_a_setting_and_every_setting_is_a_valid_spec(detect):
     assert set(detect.SWITCHES) == set(BUGS)
     for setting, options in detect.SETTINGS.items():
         specs.build({"system": "raftkv", **options}, source="test")  # UsageError if not
+
+
+def test_a_setting_that_fixes_its_own_time_limit_shows_it(detect):
+    fixed = record("fixed-timeout", "latency-pause", 1, "invalid", failed=["liveness"])
+    fixed["options"] = {**detect.SETTINGS["latency-pause"]}
+    other = record("stale-read", "default", 1, "invalid", 1.0)
+    table = detect.render([fixed, other])
+    assert f"`--time-limit {detect.SETTINGS['latency-pause']['time-limit']}`" in row(table, "fixed-timeout")
+    assert "--time-limit" not in row(table, "stale-read")  # the header names it

@@ -83,7 +83,8 @@ class SimCluster:
             shaped = [h.shape[0] for h, other in ((src, dst), (dst, src)) if h.shape and other.ip in h.shape[1]]
             out[ip] = {"sent": 40, "received": 30 if "loss" in shaped else 40,
                        "duplicates": 5 if "duplicate" in shaped else 0, "reordered": 9 if "reorder" in shaped else 0,
-                       "rtt_ms": {"p50": 160.0 if "delay" in shaped else (60.0 if "reorder" in shaped else 0.3),
+                       "rtt_ms": {"p50": 160.0 if "delay" in shaped else 200.0 if "latency" in shaped
+                                  else 60.0 if "reorder" in shaped else 0.3,
                                   "p90": 0, "max": 0}}
         return out
 
@@ -104,8 +105,10 @@ def test_each_packet_fault_is_measured_in_effect_then_healed(kind):
     value = n.invoke(op("start-packet")).value
     assert value["kind"] == kind and value["verified_ms"] is not None and "unproven" not in value
     assert value["mechanism"] == ("iptables-statistic" if kind == "loss" else "nfqueue")  # no netem here
-    (chosen,) = value["nodes"]
-    assert sorted(value["measured"]) == sorted(f"{chosen}->{p}" for p in ("n1", "n2", "n3") if p != chosen)
+    # latency is on every link, whatever the nemesis's targets; the others on one node's links
+    assert len(value["nodes"]) == (3 if kind == "latency" else 1)
+    assert sorted(value["measured"]) == sorted(f"{chosen}->{p}" for chosen in value["nodes"]
+                                               for p in ("n1", "n2", "n3") if p != chosen)
     stop = n.invoke(op("stop-packet")).value
     assert stop["verified_ms"] is not None and stop["kind"] == kind
     assert all(h.shape is None for h in cluster.hosts)
@@ -198,6 +201,18 @@ def test_clock_faults_run_on_their_own_cycle_overlapping_the_others():
         pairs += min(len(clocks), len(partitions))
     assert 0.3 < clock_first / pairs < 0.7  # either order happens (some bugs need the clock fault first)
     assert _schedule(7, 3, 40) == _schedule(7, 3, 40)  # a replayed run has the same timetable
+
+
+def test_packet_faults_lag_half_an_interval_behind_while_clock_faults_move_around():
+    gen = fault_schedule([({"f": "start-partition"}, {"f": "stop-partition"})], 2, random.Random(3),
+                         background=[({"f": "start-packet"}, {"f": "stop-packet"}),
+                                     ({"f": "start-clock"}, {"f": "stop-clock"})])
+    times: dict[str, list[float]] = {}
+    for _ in range(30):
+        o, gen = gen.op(Context(time=0, seed=0, threads=("nemesis",), free=frozenset({"nemesis"})))
+        times.setdefault(o.f, []).append(o.time / 1e9)
+    assert times["start-packet"][:3] == [3.0, 7.0, 11.0] and times["stop-packet"][:3] == [5.0, 9.0, 13.0]
+    assert times["start-clock"][:3] != [3.0, 7.0, 11.0]  # its own random phase
 
 
 def _schedule(seed: int, interval: float, n: int) -> dict[str, list[float]]:

@@ -138,3 +138,57 @@ def test_elections_are_counted_from_the_role_changes():
              RoleChange(3, "n1", "candidate", 3), RoleChange(4, "n1", "leader", 3, "n1")]
     result = Liveness(10, roles=roles).check([])
     assert result["elections"] == {"terms_stood": 2, "terms_without_leader": 1, "terms_with_rivals": 1}
+
+
+def _outage_under(f: str, stop: str, value: dict) -> list[Op]:
+    """Updates fail from 2 s to 9 s while a fault `f` is in force from 2 s to 9 s."""
+    h = H()
+    steady(h, 0, 2)
+    h.fault(f, 2.0, value)
+    _failing(h, 2, 9)
+    h.fault(stop, 9.0, {})
+    steady(h, 9, 10)
+    return h.ops
+
+
+def _failing(h: H, start: float, end: float) -> None:
+    t = start
+    while t < end:
+        h.op(6, "write", t, t + 0.4, "fail")
+        t += 0.5
+
+
+def test_a_slow_network_or_a_moved_clock_excuses_no_gap():
+    # Every link slowed, or clocks moved, leaves a connected majority: a correct cluster keeps
+    # committing, so 7 s without an update is a liveness failure, not the fault's doing.
+    for f, stop, value in [("start-packet", "stop-packet", {"kind": "latency", "nodes": ["n1", "n2", "n3"]}),
+                           ("start-clock", "stop-clock", {"kind": "bump", "nodes": ["n1"]})]:
+        result = Liveness(5).check(_outage_under(f, stop, value))
+        assert result["valid"] is False, f
+        assert [x["check"] for x in result["failures"]] == ["write-gap"]
+        assert result["longest_write_gap"]["from_s"] < 2.5 and result["longest_write_gap"]["to_s"] >= 8.5
+
+
+def test_faults_that_cut_or_stop_nodes_excuse_their_window():
+    for f, stop, value in [("start-partition", "stop-partition", {"grudge": {"n1": ["n2"], "n2": ["n1"]}}),
+                           ("pause", "resume", {"nodes": ["n1", "n2", "n3"]}),
+                           ("power-cut", "power-on", {"nodes": ["n1", "n2", "n3"]}),
+                           ("start-membership", "stop-membership", {"removed": ["n2"]})]:
+        result = Liveness(5).check(_outage_under(f, stop, value))
+        assert result["valid"] is True, f
+
+
+def test_a_skipped_fault_excuses_no_gap():
+    # kill-leader with nobody leading hits no one: the outage it finds is not its doing.
+    skipped = Liveness(5).check(_outage_under("kill", "start", {"target": "leader", "nodes": [], "skipped": "no leader"}))
+    assert skipped["valid"] is False and [x["check"] for x in skipped["failures"]] == ["write-gap"]
+    # A skipped move of a partition heals the partition before it: nothing is cut from then on.
+    h = H()
+    steady(h, 0, 2)
+    h.fault("start-partition", 2.0, {"grudge": {"n1": ["n2"], "n2": ["n1"]}})
+    h.fault("start-partition", 3.0, {"grudge": {}, "skipped": "no leader", "healed_previous": {"verified_ms": 40}})
+    _failing(h, 2, 9)
+    h.fault("stop-partition", 9.0, {})
+    steady(h, 9, 10)
+    moved = Liveness(5).check(h.ops)
+    assert moved["valid"] is False and moved["longest_write_gap"]["from_s"] == 3.0

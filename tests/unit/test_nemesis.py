@@ -439,3 +439,22 @@ def test_no_nemesis_names_give_an_empty_package():
     assert (pkg.faults, pkg.final, pkg.nemesis.fs) == ((), (), frozenset())
     pkg.nemesis.setup()
     pkg.nemesis.teardown()
+
+
+def test_packet_faults_overlap_the_others_on_their_own_cycle_and_lead_it_alone():
+    # A slow network is a standing condition the other faults come on top of.
+    _, _, combined = build(["packet-latency", "kill-leader"])
+    assert combined.faults == (("kill", "start"),) and combined.background == (("start-packet", "stop-packet"),)
+    assert combined.final == ("start", "stop-packet")
+    _, _, alone = build(["packet-delay"])
+    assert alone.faults == (("start-packet", "stop-packet"),) and alone.background == ()
+
+
+def test_pause_all_stops_every_node_and_resumes_them_together():
+    cluster, system, pkg = build(["pause-all"])
+    assert pkg.faults == (("pause", "resume"),)
+    value = pkg.nemesis.invoke(op("pause")).value
+    assert value["target"] == "all" and value["nodes"] == [n.name for n in cluster.nodes]
+    assert system.stopped == {n.name for n in cluster.nodes}
+    pkg.nemesis.invoke(op("resume"))
+    assert system.stopped == set()
