@@ -16,6 +16,8 @@ from raft_jepsen.harness.history import Op
 from raft_jepsen.harness.nemesis.net import Net
 from raft_jepsen.harness.systems import etcd
 
+from .waits import wait_for_leader
+
 pytestmark = pytest.mark.docker
 
 ELECTION_MS = "1000"  # the tests' elections: quicker than the default 2 s
@@ -44,16 +46,6 @@ def call(node, f, key, value=None, **options) -> Op:
         return client.invoke(Op(index=0, type="invoke", process=0, f=f, key=key, value=value))
     finally:
         client.close()
-
-
-def wait_for_leader(system, nodes, deadline_s=20) -> str:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        leaders = system.primaries(nodes)
-        if len(leaders) == 1:
-            return leaders[0]
-        time.sleep(0.2)
-    pytest.fail(f"no single leader among {[n.name for n in nodes]} within {deadline_s} s")
 
 
 def until(predicate, deadline_s=20):

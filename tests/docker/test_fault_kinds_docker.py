@@ -21,6 +21,8 @@ from raft_jepsen.harness.nemesis.parallel import on_each
 from raft_jepsen.harness.nemesis.prepare import prepared, privileges
 from raft_jepsen.harness.systems.raftkv import CLIENT_PORT, DATA_DIR, status
 
+from .waits import wait_for_leader
+
 pytestmark = pytest.mark.docker
 
 
@@ -98,13 +100,6 @@ def test_clock_offsets_reach_raftkv_and_are_read_back(cluster):
         finally:
             for node in cluster.nodes:
                 system.teardown(node)
-
-
-def wait_for_leader(system, nodes, deadline_s=20):
-    deadline = time.monotonic() + deadline_s
-    while len(system.primaries(nodes)) != 1:
-        assert time.monotonic() < deadline, "no single leader"
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,8 @@ from raft_jepsen.harness.nemesis.process import (
 )
 from raft_jepsen.harness.systems.raftkv import CLIENT_PORT, status
 
+from .waits import wait_for_leader
+
 PEER_PORT = 7000  # what the partition probe connects to (raftkv's Raft port)
 
 pytestmark = pytest.mark.docker
@@ -44,16 +46,6 @@ def raftkv(cluster):
     yield system
     for node in cluster.nodes:
         system.teardown(node)
-
-
-def wait_for_leader(system, nodes, deadline_s=20):
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        leaders = system.primaries(nodes)
-        if len(leaders) == 1:
-            return leaders[0]
-        time.sleep(0.2)
-    pytest.fail(f"no single leader among {[n.name for n in nodes]} within {deadline_s} s")
 
 
 def rj_rules(node):
