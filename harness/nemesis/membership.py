@@ -17,8 +17,8 @@ pauses land in the middle of it.
 
 Every change goes through the system's `HasMembership` ability, one server at a time: a removed
 node is left running (a decommissioned machine until someone turns it off; an adapter whose
-members stop themselves, as etcd's do, may stop it), an added one is a fresh machine (its data
-wiped). Proof is the configuration read back from the leader after each change. A recorded
+members stop themselves, as etcd's do, may stop it), an added one comes back as the system
+allows (etcd: a fresh machine with a new member id; raftkv: the same machine with its disk). Proof is the configuration read back from the leader after each change. A recorded
 `stop-membership` value:
 
     {"changes": [{"at_ms": 310, "remove": ["n4", "n5"], "outcome": "installed",
