@@ -294,7 +294,7 @@ def run_list(records: list[dict]) -> str:
         at = f" first bad op at {r['first_bad_s']:.1f} s" if r.get("first_bad_s") is not None else ""
         why = f" ({', '.join(r['failed'])})" if r.get("failed") else ""
         note = f": {r['note']}" if r.get("note") and r["verdict"] == "unknown" else ""
-        lines.append(f"    {r['date']} {r['bug'] or r.get('system', 'raftkv') + ' control':<20} {r['setting']:<14} seed {r['seed']:<3} "
+        lines.append(f"    {r['date']} {r['bug'] or ('etcd' if r.get('system') == 'etcd' else 'control'):<20} {r['setting']:<14} seed {r['seed']:<3} "
                      f"{r['verdict']:<8}{at}{why}{note} [{r.get('run_dir')}]")
     return "\n".join(lines) + "\n"
 
