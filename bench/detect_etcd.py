@@ -43,8 +43,11 @@ FINDINGS: dict[str, str] = {
                             "higher term reset those two; after the heal (21.2 s) n4 at term 7 was refused "
                             "too, then a kill of three members (25.1-27.9 s), and n3 (511) won term 8 at "
                             "28.2 s; its second (39.0-51.1 s) is ring and halves partitions, 2.8 s of such "
-                            "candidacies after their heal, then three members paused. The same seed with "
-                            "pre-vote on (the register row) stayed valid",
+                            "candidacies after their heal, then three members paused. Seed 3's (24.0-35.8 s) "
+                            "likewise: around a bridge partition's heal (27.2 s) n2 then n1 (index 422) "
+                            "campaigned at terms 9, 10, 11, refused by the three members at index 570 and "
+                            "resetting them, with every member paused in between (30.1-33.2 s); n3 (570) won "
+                            "term 12 at 35.8 s. The same seeds with pre-vote on (the register row) stayed valid",
 }
 
 
