@@ -1,7 +1,7 @@
 """Do the Raft invariants and the liveness deadlines find raftkv's protocol bugs on their own?
 
-Each bug × seed is one `raft-jepsen run` (real cluster, default faults unless detect.py's
-`RECOMMENDED` says otherwise); for each, which checkers found it: the Raft invariants (which
+Each bug × seed is one `raft-jepsen run` (real cluster, under the setting detect.py's
+`SWITCHES` chose for it); for each, which checkers found it: the Raft invariants (which
 ones), liveness (which checks), and the client-history checkers. A bug counts as found by the
 invariants even when no client read the damaged key. `--bugs none` runs the control.
 
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from detect import RECOMMENDED
+from detect import SETTINGS, SWITCHES
 
 from raft_jepsen.harness import spec as specs
 from raft_jepsen.harness.runner import run
@@ -30,7 +30,7 @@ def one(bug: str, seed: int, time_limit: float, store: str) -> dict:
     options = {"seed": seed, "time-limit": time_limit, "store": store}
     if bug != "none":
         options["bug"] = [bug]
-        options.update(RECOMMENDED.get(bug, ({}, ""))[0])
+        options.update(SETTINGS[SWITCHES[bug][0]] if bug in SWITCHES else {})
     started = time.monotonic()
     result = run(specs.build(options))
     checkers = result.results.get("checkers", {})

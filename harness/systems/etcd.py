@@ -51,6 +51,11 @@ DATA_DIR = "/var/lib/etcd"  # the lose-unsynced fault mounts here: emptied, neve
 MEMBER_DIR = f"{DATA_DIR}/member-data"  # etcd's --data-dir, inside it
 ELECTION_MS = 2000
 SNAPSHOT_COUNT = 100  # Jepsen's: raft snapshots (and log compaction) happen often, and are exercised
+# etcd 3.5 and later turn --pre-vote on by default (CHANGELOG-3.5, v3.5.0: "Turned on --pre-vote by
+# default", etcd-io/etcd#12770); Debian's 3.4.23 still has it off, and without it lagging members on
+# a partition's majority side keep resetting the up-to-date one with higher terms, and nobody leads
+# until the heal (2 of 5 default runs failed the availability checker so). `pre-vote=false` keeps 3.4's.
+PRE_VOTE = True
 ASK_TIMEOUT_S = 1.0  # status, member list: a member that cannot say within this does not count
 # Member add / remove, one attempt: above etcd's request timeout (9 s with our election timeout).
 # A change etcd dropped never answers; its outcome is then read back (SETTLE_S).
@@ -139,7 +144,7 @@ class Etcd:
                 "--initial-cluster-token", self.token,
                 "--heartbeat-interval", str(self.heartbeat_ms), "--election-timeout", str(self.election_ms),
                 "--snapshot-count", str(self.options.get("snapshot-count", SNAPSHOT_COUNT)),
-                "--pre-vote=" + ("true" if self.options.get("pre-vote") else "false"),
+                "--pre-vote=" + ("true" if self.options.get("pre-vote", PRE_VOTE) else "false"),
                 "--logger", "zap", "--log-outputs", "stderr"]
 
     # -- Killable, Pausable --------------------------------------------------------------------
@@ -390,14 +395,14 @@ KIND = SystemKind(
     workloads=WORKLOADS,
     data_dirs=(DATA_DIR,),
     clock_via_libc=False,  # a Go binary: time through the vDSO, out of libfaketime's reach
-    pre_vote=lambda options: options.get("pre-vote", False),
+    pre_vote=lambda options: options.get("pre-vote", PRE_VOTE),
     options={
         "reads": SystemOption(choice("linearizable", "serializable"), "linearizable",
                               "linearizable (ReadIndex through the leader) or serializable (the member's local state)"),
         "election-ms": SystemOption(_election_ms, ELECTION_MS,
                                     "etcd's --election-timeout; the heartbeat interval is a tenth of it"),
         "snapshot-count": SystemOption(_count, SNAPSHOT_COUNT, "etcd's --snapshot-count"),
-        "pre-vote": SystemOption(_flag, False, "etcd's --pre-vote (off by default in 3.4): a cut-off member "
-                                 "does not disrupt the cluster with a higher term when it comes back"),
+        "pre-vote": SystemOption(_flag, PRE_VOTE, "etcd's --pre-vote (on by default from etcd 3.5, off in 3.4): a "
+                                 "cut-off member does not disrupt the cluster with a higher term when it comes back"),
     },
 )

@@ -1,5 +1,6 @@
 """bench/detect.py's table comes from its data alone: each switch beside its setting's control,
-false alarms counted, a switch never found says why, and the README block is replaced whole."""
+false alarms counted, a switch never found says why, and the README block is replaced whole;
+etcd's rows (bench/detect_etcd.py) split safety from liveness-only verdicts, in a block of their own."""
 
 import importlib.util
 from pathlib import Path
@@ -74,3 +75,44 @@ def test_a_setting_that_fixes_its_own_time_limit_shows_it(detect):
     table = detect.render([fixed, other])
     assert f"`--time-limit {detect.SETTINGS['latency-pause']['time-limit']}`" in row(table, "fixed-timeout")
     assert "--time-limit" not in row(table, "stale-read")  # the header names it
+
+
+def etcd_record(setting, seed, verdict, safety=None, liveness=None, first=None, failed=()):
+    options = {"time-limit": 60.0, **({"system-opt": {"reads": "serializable"}, "nemesis": "partition"}
+                                      if setting == "serializable-partition" else {})}
+    return {"date": "2026-12-07T05:00:00Z", "system": "etcd", "bug": None, "setting": setting,
+            "options": options, "seed": seed, "verdict": verdict, "safety": safety, "liveness": liveness,
+            "first_bad_s": first, "failed": list(failed), "note": None, "run_dir": f"/store/{seed}", "wall_s": 90.0}
+
+
+def test_etcd_rows_split_safety_from_liveness_and_stay_out_of_the_raftkv_table(detect):
+    data = [etcd_record("register", 1, "valid", True, True),
+            etcd_record("register", 2, "invalid", True, False, failed=["availability"]),
+            etcd_record("register", 3, "unknown", "unknown", True),
+            etcd_record("serializable-partition", 1, "invalid", False, True, 14.5, ["linearizable"]),
+            etcd_record("serializable-partition", 2, "invalid", False, True, 20.5, ["linearizable"]),
+            record("stale-read", "default", 1, "invalid", 1.0, ["linearizable"])]
+    assert "etcd" not in detect.render(data) and "| `stale-read` " in detect.render(data)
+    table = detect.detect_etcd.render(data)
+    cells = {line.split("|")[1].strip().split(":")[0]: [c.strip() for c in line.split("|")[1:-1]]
+             for line in table.splitlines() if line.startswith("| ") and not line.startswith("| setting")}
+    assert cells["register"][1:8] == ["1–3", "3", "1", "0", "1", "1", "–"]
+    assert cells["serializable-partition"][4] == "**2 (linearizable)**" and cells["serializable-partition"][7] == "17.5"
+    assert "`--system-opt reads=serializable` `--nemesis partition`" in cells["serializable-partition"][0]
+
+
+def test_every_etcd_setting_is_a_valid_spec(detect):
+    from raft_jepsen.harness import spec as specs
+
+    for setting in detect.detect_etcd.SETTINGS:
+        specs.build({"system": "etcd", **detect.detect_etcd.options_for(setting)}, source="test")
+
+
+def test_both_readme_blocks_are_replaced_each_by_its_own_markers(detect, tmp_path):
+    readme = tmp_path / "README.md"
+    etcd = detect.detect_etcd
+    readme.write_text(f"a\n{detect.BEGIN}\nx\n{detect.END}\nb\n{etcd.BEGIN}\ny\n{etcd.END}\nc\n", encoding="utf-8")
+    detect.write_readme("raftkv\n", readme)
+    detect.write_readme("etcd\n", readme, etcd.BEGIN, etcd.END)
+    assert readme.read_text(encoding="utf-8") == (f"a\n{detect.BEGIN}\nraftkv\n{detect.END}\nb\n"
+                                                  f"{etcd.BEGIN}\netcd\n{etcd.END}\nc\n")

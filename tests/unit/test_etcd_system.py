@@ -60,7 +60,18 @@ def test_the_election_timeout_option_sets_the_heartbeat_to_a_tenth():
     cmd = adapter(**{"election-ms": "500"}).command(NODES[0])
     flags = dict(zip(cmd[1::2], cmd[2::2]))
     assert (flags["--heartbeat-interval"], flags["--election-timeout"]) == ("50", "500")
-    assert "--pre-vote=false" in cmd and "--pre-vote=true" in adapter(**{"pre-vote": "true"}).command(NODES[0])
+
+
+def test_pre_vote_is_on_unless_asked_off_as_from_etcd_3_5():
+    """3.5 turned --pre-vote on by default; 3.4's off is still there with pre-vote=false, and the
+    liveness checker is told which (it holds a pre-voting system to a lone cut-off follower not
+    disrupting the others)."""
+    kind = systems.get("etcd")
+    assert "--pre-vote=true" in adapter().command(NODES[0])
+    assert "--pre-vote=false" in adapter(**{"pre-vote": "false"}).command(NODES[0])
+    assert kind.parse_options({})["pre-vote"] is True
+    assert kind.pre_votes(kind.parse_options({})) is True
+    assert kind.pre_votes(kind.parse_options({"pre-vote": "false"})) is False
 
 
 @pytest.mark.parametrize("options, message", [
