@@ -1,5 +1,5 @@
-"""The membership fault on real containers with raftkv: members removed and added back (fresh)
-while a client writes, each change read back from the leader, the original membership restored."""
+"""The membership fault on real containers with raftkv: members removed and added back (with
+their disks) while a client writes, each change read back from the leader, the original membership restored."""
 
 import random
 import time
