@@ -1,5 +1,6 @@
 """The membership fault on real containers with raftkv: members removed and added back (with
-their disks) while a client writes, each change read back from the leader, the original membership restored."""
+their disks) while a client writes, each change read back from the leader, the original
+membership restored."""
 
 import random
 import time
