@@ -153,9 +153,11 @@ WHY_NOT: dict[str, str] = {
     "lazy-fsync": "in a 25 s run the power cut comes about three times, and an acknowledged write is lost only "
                   "when one falls within a 100 ms flush period of it; 60 s runs found it 5 of 5 times "
                   "(2026-12-02, in the git history of bench/detect-results.md)",
-    "lease-read": "its stale read needs the leader cut off while its clock has jumped back, and clients homed "
-                  "on it reading a key the new leader wrote, within that jump; bench/fault_kinds.py found it 0 "
-                  "of 13 times too (bench/fault_kinds-results.md); test_raftkv_bugs.py shows it deterministically",
+    "lease-read": "its stale read needs the leader's clock to jump back (a negative bump, or the heal of a positive "
+                  "one) before the leader is cut off, and clients homed on it reading a key the new leader wrote "
+                  "within that jump; the clock cycle used to run half an interval behind the partitions, so the "
+                  "clock always moved after the cut (bench/fault_kinds.py: 0 of 13 then); test_raftkv_bugs.py "
+                  "shows it deterministically",
     "accept-stale-term": "a node that accepts a deposed leader's AppendEntries replies with its newer term and "
                          "the deposed leader steps down; the entries it overwrote are sent again by the current "
                          "leader, so what clients can see is an outage (availability) more than a wrong value",
