@@ -15,6 +15,8 @@ from raft_jepsen.harness.history import Op
 from raft_jepsen.harness.nemesis.package import package
 from raft_jepsen.harness.systems.raftkv import CLIENT_PORT, LOG_FILE, RAFT_PORT, status
 
+from .waits import wait_for_leader
+
 pytestmark = pytest.mark.docker
 
 
@@ -38,16 +40,6 @@ def raftkv(cluster):
         system.teardown(node)
 
 
-def leader_of(system, nodes, deadline_s=20):
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        leaders = system.primaries(nodes)
-        if len(leaders) == 1:
-            return leaders[0]
-        time.sleep(0.2)
-    pytest.fail(f"no single leader among {[n.name for n in nodes]} within {deadline_s} s")
-
-
 def build(cluster, system, names, timing="interval"):
     pkg = package(names, nodes=cluster.nodes, system=system, rng=random.Random(3), interval=2, probe_port=RAFT_PORT,
                   timing=timing)
@@ -61,7 +53,7 @@ def proc_state(node):
 
 
 def test_pause_leader_stops_the_node_that_led(cluster, raftkv):
-    leader = leader_of(raftkv, cluster.nodes)
+    leader = wait_for_leader(raftkv, cluster.nodes)
     pkg = build(cluster, raftkv, ["pause-leader"])
     try:
         value = pkg.nemesis.invoke(op("pause")).value
@@ -69,27 +61,27 @@ def test_pause_leader_stops_the_node_that_led(cluster, raftkv):
         by_name = {n.name: n for n in cluster.nodes}
         assert proc_state(by_name[leader]) == "T"
         others = [n for n in cluster.nodes if n.name != leader]
-        assert leader_of(raftkv, others) != leader  # the others elect someone else meanwhile
+        assert wait_for_leader(raftkv, others) != leader  # the others elect someone else meanwhile
     finally:
         pkg.nemesis.teardown()
 
 
 def test_partition_leader_minority_puts_the_old_leader_on_the_minority_side(cluster, raftkv):
-    leader = leader_of(raftkv, cluster.nodes)
+    leader = wait_for_leader(raftkv, cluster.nodes)
     pkg = build(cluster, raftkv, ["partition-leader-minority"])
     try:
         value = pkg.nemesis.invoke(op("start-partition")).value
         assert value["outcome"] == "installed" and value["leaders"] == [leader], value
         assert sorted(value["grudge"][leader]) == sorted(n.name for n in cluster.nodes if n.name != leader)
         majority = [n for n in cluster.nodes if n.name != leader]
-        assert leader_of(raftkv, majority) != leader  # a new term's leader among the majority
+        assert wait_for_leader(raftkv, majority) != leader  # a new term's leader among the majority
         assert pkg.nemesis.invoke(op("stop-partition")).value["outcome"] == "healed"
     finally:
         pkg.nemesis.teardown()
 
 
 def test_kill_follower_leaves_the_leader_leading(cluster, raftkv):
-    leader = leader_of(raftkv, cluster.nodes)
+    leader = wait_for_leader(raftkv, cluster.nodes)
     pkg = build(cluster, raftkv, ["kill-follower"])
     try:
         value = pkg.nemesis.invoke(op("kill")).value
@@ -102,7 +94,7 @@ def test_kill_follower_leaves_the_leader_leading(cluster, raftkv):
 
 
 def test_kill_leader_after_a_leader_change_kills_the_new_leader(cluster, raftkv):
-    old = leader_of(raftkv, cluster.nodes)
+    old = wait_for_leader(raftkv, cluster.nodes)
     pkg = build(cluster, raftkv, ["kill-leader"], timing="leader-change")
     try:
         value = pkg.nemesis.invoke(op("kill")).value
@@ -110,7 +102,7 @@ def test_kill_leader_after_a_leader_change_kills_the_new_leader(cluster, raftkv)
         assert value["timing"]["paused"] == old and value["nodes"] == [value["timing"]["new_leader"]] != [old]
         healed = pkg.nemesis.invoke(op("start")).value
         assert healed["resumed"] == [old] and healed["outcome"] == "healed"
-        leader_of(raftkv, cluster.nodes)
+        wait_for_leader(raftkv, cluster.nodes)
     finally:
         pkg.nemesis.teardown()
 
@@ -119,7 +111,7 @@ def test_partition_snapshot_holds_a_follower_until_it_must_install_a_snapshot(cl
     for node in cluster.nodes:  # fresh data: no log left behind by the kills of the tests before
         raftkv.setup(node)
     by_name = {n.name: n for n in cluster.nodes}
-    leader = by_name[leader_of(raftkv, cluster.nodes)]
+    leader = by_name[wait_for_leader(raftkv, cluster.nodes)]
     pkg = build(cluster, raftkv, ["partition-snapshot"])
     peers = {n.name: n.client_addr for n in cluster.nodes}
     done = threading.Event()
